@@ -1,0 +1,210 @@
+"""The string-in façade used by the CLI and by scripts.
+
+``Client`` holds the options, the host platform (detected once, lazily) and a
+``Session`` of open stores; every method takes the strings a user would type.
+
+    >>> from manifold.api import Client
+    >>> with Client() as c:
+    ...     [r] = c.resolve("oci:fixtures/layout:app", ["linux/arm/v7"])
+    ...     print(r.manifest.digest)
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from .errors import InvalidInputError, ManifoldError, NoMatchingManifestError
+from .models import Descriptor, Index, Manifest, parse_document
+from .options import Options
+from .platform import Platform
+from .reference import LayoutReference, Reference, parse_any
+from .resolve import Resolution, resolve
+from .store import Session, Store
+from .store.base import Fetched
+
+__all__ = ["CheckLine", "Client", "Inspection"]
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    reference: str
+    fetched: Fetched
+    document: Index | Manifest
+    #: set when --platform chose a child of an index
+    resolution: Resolution | None = None
+
+    @property
+    def entries(self) -> tuple[Descriptor, ...]:
+        return self.document.manifests if isinstance(self.document, Index) else ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "digest": str(self.fetched.digest),
+            "mediaType": self.fetched.media_type,
+            "size": self.fetched.size,
+            "manifests": [
+                {
+                    "platform": d.platform.format_all() if d.platform is not None else None,
+                    "digest": str(d.digest),
+                    "mediaType": d.media_type,
+                    "size": d.size,
+                    "annotations": dict(d.annotations),
+                }
+                for d in self.entries
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CheckLine:
+    platform: str
+    served: bool
+    digest: str | None
+    served_as: str | None  # the platform of the entry that serves it
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "platform": self.platform,
+            "served": self.served,
+            "digest": self.digest,
+            "servedAs": self.served_as,
+            "reason": self.reason,
+        }
+
+
+class Client:
+    def __init__(self, options: Options | None = None, *, host: Platform | None = None) -> None:
+        self.options = options or Options.from_env()
+        self.session = Session(self.options)
+        self._host = host
+
+    # --- plumbing ----------------------------------------------------------
+    @property
+    def host(self) -> Platform:
+        if self._host is None:
+            from .host import host_platform
+
+            self._host = host_platform()
+        return self._host
+
+    def platform(self, text: str) -> Platform:
+        return Platform.parse(text, host=self.host)
+
+    def parse(self, text: str) -> Reference | LayoutReference:
+        return parse_any(text)
+
+    def open(self, ref: Reference | LayoutReference, *, create: bool = False) -> Store:
+        return self.session.open(ref, create=create)
+
+    def display(self, ref: Reference | LayoutReference) -> str:
+        """The reference as the user should read it back (canonical, tag included)."""
+        return str(ref)
+
+    def repository(self, text: str) -> str:
+        """``docker.io/library/node`` or ``oci:PATH``: what ``<repository>@<digest>`` lines start with."""
+        ref = self.parse(text)
+        return f"{ref.kind}:{ref.path}" if isinstance(ref, LayoutReference) else ref.name
+
+    def fetch(self, text: str) -> tuple[Reference | LayoutReference, Store, Fetched]:
+        ref = self.parse(text)
+        store = self.open(ref)
+        return ref, store, store.get_manifest(ref.ref)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- resolver ------------------------------------------------------------
+    def resolve(self, ref: str, platforms: Sequence[str] = (), *, check_single: bool = False) -> list[Resolution]:
+        wanted = [self.platform(p) for p in platforms] or [self.host]
+        r, store, fetched = self.fetch(ref)
+        return resolve(store, r.ref, wanted, reference=self.display(r), root=fetched, check_single=check_single)
+
+    def inspect(self, ref: str, *, platform: str | None = None) -> Inspection:
+        r, store, fetched = self.fetch(ref)
+        if platform is None:
+            doc = parse_document(fetched.data, fetched.media_type, what=f"manifest of {self.display(r)}")
+            return Inspection(self.display(r), fetched, doc)
+        [res] = resolve(store, r.ref, [self.platform(platform)], reference=self.display(r), root=fetched)
+        child = fetched if res.index is None else store.get_manifest(res.manifest.digest)
+        doc = parse_document(child.data, child.media_type, what=f"manifest {child.digest}")
+        return Inspection(self.display(r), child, doc, res)
+
+    def platforms(self, ref: str, *, include_attestations: bool = False) -> tuple[Inspection, list[str]]:
+        """The platforms ``ref`` serves, in index order (a single image: its config's platform)."""
+        r, store, fetched = self.fetch(ref)
+        doc = parse_document(fetched.data, fetched.media_type, what=f"manifest of {self.display(r)}")
+        insp = Inspection(self.display(r), fetched, doc)
+        return insp, self._platforms_of(store, doc, include_attestations)
+
+    def _platforms_of(self, store: Store, doc: Index | Manifest, include_attestations: bool) -> list[str]:
+        from .models import config_platform
+
+        if isinstance(doc, Manifest):
+            return [config_platform(store.get_blob(doc.config.digest)).format_all()]
+        out = []
+        for d in doc.manifests:
+            if d.is_attestation and not include_attestations:
+                continue
+            text = d.platform.format_all() if d.platform is not None else "unknown"
+            if d.is_attestation:
+                text += f" (attestation for {d.subject})"
+            if text not in out:
+                out.append(text)
+        return out
+
+    def check(self, ref: str, platforms: Sequence[str], *, exact: bool = False) -> list[CheckLine]:
+        if not platforms:
+            raise InvalidInputError("check needs at least one --platform")
+        wanted = [self.platform(p) for p in platforms]
+        r, store, fetched = self.fetch(ref)
+        doc = parse_document(fetched.data, fetched.media_type, what=f"manifest of {self.display(r)}")
+        lines = []
+        for want in wanted:
+            text = want.format_all()
+            if exact:
+                hit = None
+                if isinstance(doc, Index):
+                    hit = next(
+                        (d for d in doc.manifests if not d.is_attestation and d.platform and d.platform.same(want)),
+                        None,
+                    )
+                if hit is None:
+                    lines.append(CheckLine(text, False, None, None, "not listed exactly"))
+                else:
+                    lines.append(CheckLine(text, True, str(hit.digest), hit.platform_text, "listed"))
+                continue
+            try:
+                [res] = resolve(store, r.ref, [want], reference=self.display(r), root=fetched)
+            except NoMatchingManifestError as e:
+                lines.append(CheckLine(text, False, None, None, e.message))
+                continue
+            served_as = res.manifest.platform_text or None
+            if res.index is None:
+                served_as = None
+            lines.append(CheckLine(text, True, str(res.manifest.digest), served_as, "served"))
+        return lines
+
+    # --- helpers for bulk work -------------------------------------------------
+    def map(self, fn, items: Sequence[Any]) -> list[Any]:
+        """Run ``fn`` over items concurrently (bounded by options.concurrency), keeping order."""
+        if len(items) <= 1:
+            return [fn(x) for x in items]
+        with ThreadPoolExecutor(max_workers=min(self.options.concurrency, len(items))) as pool:
+            return list(pool.map(fn, items))
+
+
+def safe(fn, *args, **kw) -> tuple[Any, ManifoldError | None]:
+    try:
+        return fn(*args, **kw), None
+    except ManifoldError as e:
+        return None, e
