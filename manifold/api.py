@@ -88,11 +88,15 @@ class Client:
         if self._host is None:
             from .host import host_platform
 
-            self._host = host_platform()
+            h = host_platform()
+            if h.os in ("darwin", "windows") and h.os_version == "":
+                # Docker Desktop runs a Linux VM: `docker pull` there gets linux/<arch>.
+                h = Platform("linux", h.architecture, h.variant)
+            self._host = h
         return self._host
 
     def platform(self, text: str) -> Platform:
-        return Platform.parse(text, host=self.host)
+        return Platform.parse_arg(text, host=self.host)
 
     def parse(self, text: str) -> Reference | LayoutReference:
         return parse_any(text)

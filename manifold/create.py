@@ -109,19 +109,15 @@ class _Planned:
 
 def _is_platform_word(text: str, host: Platform) -> Platform | None:
     """A bare platform (``amd64``, ``arm/v7``, ``linux/riscv64``) rather than an image name."""
+    from .platform import KNOWN_ARCHES, KNOWN_OSES
+
     if any(c in text for c in ":@.") or text.count("/") > 2:
         return None
     try:
-        p = Platform.parse(text, host=host)
+        p = Platform.parse_arg(text, host=host)
     except InvalidPlatformError:
         return None
-    parts = text.split("/")
-    from .platform import KNOWN_ARCHES, KNOWN_OSES
-
-    arch_part = parts[0] if len(parts) == 1 else parts[1]
-    if p.architecture not in KNOWN_ARCHES or (len(parts) >= 2 and p.os not in KNOWN_OSES):
-        return None
-    if len(parts) == 1 and arch_part.lower() in KNOWN_OSES:
+    if text.lower() in KNOWN_OSES or p.architecture not in KNOWN_ARCHES or p.os not in KNOWN_OSES:
         return None
     return p
 
@@ -134,7 +130,7 @@ def expand_source(
     if "=" in text:
         text, plat = text.rsplit("=", 1)
         try:
-            override = Platform.parse(plat, host=host)
+            override = Platform.parse_arg(plat, host=host)
         except InvalidPlatformError as e:
             raise InvalidInputError(f"source {label!r}: {e.message}") from None
     if text.startswith(("sha256:", "sha512:")):
@@ -175,7 +171,7 @@ def create(
     tag = target.tag or "latest"
     extra_tags = [target.with_tag(t).tag for t in req.tags]
     annotations: list[Annotation] = [a for text in req.annotations for a in parse_annotation(text)]
-    keep = [Platform.parse(p, host=host) for p in req.platforms]
+    keep = [Platform.parse_arg(p, host=host) for p in req.platforms]
     plan = [expand_source(s, target, template=req.source_template, host=host) for s in req.sources]
 
     dst = open_store(target, create=not req.dry_run)
