@@ -11,8 +11,12 @@ import os
 import sys
 from typing import Any, List, Optional
 
-import click
 import typer
+
+try:  # typer >= 0.20 vendors click as typer._click; older releases use click itself
+    from typer._click import exceptions as _cx
+except ImportError:  # pragma: no cover
+    from click import exceptions as _cx  # type: ignore[no-redef]
 
 from . import __version__
 from .errors import InvalidInputError, ManifoldError
@@ -346,13 +350,77 @@ def _write_file(path: str, text: str) -> None:
         raise InvalidInputError(f"cannot write {path}: {e.strerror}") from None
 
 
+# --- login / logout ------------------------------------------------------
+
+
+@app.command(
+    epilog="""\b
+Examples:
+  echo "$GHCR_TOKEN" | manifold login ghcr.io -u my-user --password-stdin
+  manifold login 127.0.0.1:5000 -u ci --password-stdin < secret.txt
+"""
+)
+def login(
+    ctx: typer.Context,
+    registry: str = typer.Argument("docker.io", metavar="REGISTRY", help="Registry host[:port]; default docker.io."),
+    username: str = typer.Option(..., "--username", "-u", help="User name."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password (or token) from stdin."),
+) -> None:
+    """Check credentials against REGISTRY and store them in the Docker config, as `docker login` does."""
+    from . import auth
+
+    st = _state(ctx)
+    if not password_stdin:
+        raise InvalidInputError("pass the password on stdin with --password-stdin (it never goes on the command line)")
+    password = sys.stdin.read().rstrip("\r\n")
+    if not password:
+        raise InvalidInputError("no password on stdin")
+
+    def verify(creds: "auth.Credentials") -> None:
+        from .reference import Reference
+        from .store.registry import RegistryClient
+
+        host = Reference.parse(f"{registry}/x").api_host
+        opts = Options.from_env(insecure=st.options.insecure, keychain=auth.StaticKeychain({registry: creds, host: creds}))
+        client = RegistryClient(host, opts)
+        try:
+            client.ping()
+        finally:
+            client.close()
+
+    key = auth.login(registry, username, password, verify=verify)
+    _out(f"Login succeeded ({key})")
+
+
+@app.command()
+def logout(
+    ctx: typer.Context,
+    registry: str = typer.Argument("docker.io", metavar="REGISTRY"),
+) -> None:
+    """Remove stored credentials for REGISTRY from the Docker config."""
+    from . import auth
+
+    if auth.logout(registry):
+        _out(f"Removed login credentials for {registry}")
+    else:
+        _state(ctx).note(f"not logged in to {registry}")
+
+
 # --- running -------------------------------------------------------------------
 
 
-def _usage_message(e: click.UsageError) -> str:
+def _usage_message(e: "_cx.UsageError") -> str:
     msg = e.format_message()
     cmd = e.ctx.command_path if e.ctx is not None else "manifold"
     return f"error: {msg}\n(see '{cmd} --help')"
+
+
+def _exit_types() -> type:
+    try:
+        from typer._click.exceptions import Exit  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover
+        from click.exceptions import Exit
+    return Exit
 
 
 def run(args: list[str]) -> int:
@@ -362,12 +430,15 @@ def run(args: list[str]) -> int:
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=args, prog_name="manifold", standalone_mode=False)
-    except click.UsageError as e:
+    except _cx.NoArgsIsHelpError as e:
+        sys.stdout.write(e.ctx.get_help() + "\n") if e.ctx is not None else None
+        return 0
+    except _cx.UsageError as e:
         sys.stderr.write(_usage_message(e) + "\n")
         return 2
-    except click.exceptions.Exit as e:
+    except (typer.Exit, _exit_types()) as e:
         return e.exit_code
-    except click.Abort:
+    except typer.Abort:
         sys.stderr.write("error: aborted\n")
         return 130
     except ManifoldError as e:
