@@ -455,8 +455,4 @@ def run(args: list[str]) -> int:
 
 
 # Commands that live in their own modules register themselves on ``app``.
-try:  # pragma: no cover - the module may be mid-development
-    from . import cli_checks  # noqa: E402,F401
-except ImportError as _e:  # pragma: no cover
-    if "cli_checks" not in str(_e):
-        raise
+from . import cli_checks  # noqa: E402,F401  (verify, matrix, pin)
