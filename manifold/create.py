@@ -180,6 +180,7 @@ def create(
 
     base_fetched = _current(dst, tag) if req.amend else None
     combined = _combine(sources, base_fetched, dst, req, annotations, keep)
+    _check(combined, note, refuse=not req.dry_run)
     if req.dry_run:
         return _result(target, combined, [tag, *extra_tags], written=False)
 
@@ -302,6 +303,22 @@ def _combine(sources, base_fetched, dst, req, annotations, keep) -> Combined:
         annotations=annotations,
         keep=keep,
     )
+
+
+def _check(combined: Combined, note: Callable[[str], None], *, refuse: bool) -> None:
+    """Run ``verify``'s document checks on the index about to be pushed."""
+    from .verify import ERROR, check_entries
+
+    findings = check_entries(combined.index)
+    for f in findings:
+        if f.severity != ERROR or not refuse:
+            note(f"{f.severity}: {f}")
+    errors = [f for f in findings if f.severity == ERROR]
+    if errors and refuse:
+        raise InvalidInputError(
+            f"refusing to push an index with {len(errors)} problem(s): {errors[0]}",
+            hint="; ".join(str(f) for f in errors[1:4]) or "run with --dry-run to see the index",
+        )
 
 
 def _no_clobber(dst: Store, tag: str, digest: Digest) -> None:

@@ -254,3 +254,22 @@ def test_parallel_amends_lose_no_platform(registry, writers, rounds, tmp_path):
         got = set(plats(target))
         lost_total += len(set(labels) - got)
     assert lost_total == 0
+
+
+def test_create_refuses_to_push_an_index_that_verify_would_reject(capsys, tmp_path):
+    """The amended base holds two arm64 entries: create runs verify's checks and writes nothing."""
+    layout = tmp_path / "layout"
+    shutil.copytree(LAYOUT, layout)
+    with Client() as c:
+        st = c.open(c.parse(f"oci:{layout}"))
+        arm, armv7 = st.get_manifest("app-arm64"), st.get_manifest("app-armv7")
+        entries = [
+            {"mediaType": mt.OCI_MANIFEST, "digest": str(f.digest), "size": f.size, "platform": {"architecture": "arm64", "os": "linux"}}
+            for f in (arm, armv7)
+        ]
+        data = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": entries}).encode()
+        st.put_manifest(data, mt.OCI_INDEX, tag="dup")
+    before = (layout / "index.json").read_bytes()
+    code, _out, err = run(capsys, "create", f"oci:{layout}:dup", "--amend", f"oci:{layout}:app-amd64")
+    assert code == 2 and "refusing to push" in err and "duplicate-platform" in err
+    assert (layout / "index.json").read_bytes() == before
