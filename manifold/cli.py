@@ -13,10 +13,7 @@ from typing import Any, List, Optional
 
 import typer
 
-try:  # typer >= 0.20 vendors click as typer._click; older releases use click itself
-    from typer._click import exceptions as _cx
-except ImportError:  # pragma: no cover
-    from click import exceptions as _cx  # type: ignore[no-redef]
+from typer._click import exceptions as _cx  # typer >= 0.26 vendors click
 
 from . import __version__
 from .errors import InvalidInputError, ManifoldError
@@ -29,7 +26,7 @@ Examples:
   manifold resolve ghcr.io/org/app:1.2 -p linux/amd64 -p linux/arm64 --format json
 """
 
-app = typer.Typer(
+_APP_SETTINGS: dict[str, Any] = dict(
     name="manifold",
     help="Resolve and build multi-arch container images (OCI image indexes and Docker manifest lists).",
     add_completion=False,
@@ -38,6 +35,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app = typer.Typer(**_APP_SETTINGS)
 
 
 class State:
@@ -415,19 +413,24 @@ def _usage_message(e: "_cx.UsageError") -> str:
     return f"error: {msg}\n(see '{cmd} --help')"
 
 
-def _exit_types() -> type:
-    try:
-        from typer._click.exceptions import Exit  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover
-        from click.exceptions import Exit
-    return Exit
+def _app_for(args: list[str]) -> typer.Typer:
+    """The app with only the command being run (typer builds every parameter of every
+    command it is given, ~1 ms each); the whole app when no known command is named."""
+    name = next((a for a in args if not a.startswith("-")), None)
+    chosen = [c for c in app.registered_commands if (c.name or c.callback.__name__.replace("_", "-")) == name]
+    if not chosen:
+        return app
+    sub = typer.Typer(**_APP_SETTINGS)
+    sub.registered_callback = app.registered_callback
+    sub.registered_commands = chosen
+    return sub
 
 
 def run(args: list[str]) -> int:
     """Run the CLI; return the exit code. Never lets an expected failure become a traceback."""
     if os.environ.get("NO_COLOR") is not None:
         os.environ.setdefault("TERM", "dumb")
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(_app_for(args))
     try:
         rv = command.main(args=args, prog_name="manifold", standalone_mode=False)
     except _cx.NoArgsIsHelpError as e:
@@ -436,7 +439,7 @@ def run(args: list[str]) -> int:
     except _cx.UsageError as e:
         sys.stderr.write(_usage_message(e) + "\n")
         return 2
-    except (typer.Exit, _exit_types()) as e:
+    except (typer.Exit, _cx.Exit) as e:
         return e.exit_code
     except typer.Abort:
         sys.stderr.write("error: aborted\n")
