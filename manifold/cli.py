@@ -439,7 +439,7 @@ def run(args: list[str]) -> int:
     except _cx.UsageError as e:
         sys.stderr.write(_usage_message(e) + "\n")
         return 2
-    except (typer.Exit, _cx.Exit) as e:
+    except typer.Exit as e:
         return e.exit_code
     except typer.Abort:
         sys.stderr.write("error: aborted\n")
