@@ -17,6 +17,8 @@ size-mismatch           error     the manifest (or its config) is not the size i
 mediatype-mismatch      error     the manifest's media type is not the one its descriptor says
 digest-mismatch         error     the bytes the store returned do not hash to the digest
 invalid-child           error     the child (or its config) cannot be parsed, or is refused
+schema                  error     the index or a child breaks the OCI/Docker schema (JSON path
+                                  and reason given; see ``schema.py``)
 missing-config          error     an image manifest's config blob is missing
 platform-mismatch       error     the entry's platform is not its image config's (containerd 2.2
                                   silently skips such an entry: Azure/AgentBaker#8815)
@@ -251,7 +253,7 @@ def _probe(store: Store, d: Descriptor, deep: bool) -> _Probe:
                 return _Probe(missing=True)
             return _Probe(media_type=info.media_type, size=info.size)
         fetched = store.get_manifest(d.digest)
-        probe = _Probe(media_type=fetched.media_type, size=fetched.size)
+        probe = _Probe(media_type=fetched.media_type, size=fetched.size, problems=_schema(fetched, digest))
         doc = parse_document(fetched.data, fetched.media_type, what=f"manifest {digest}")
         if isinstance(doc, Manifest):
             _probe_config(store, doc, probe, digest)
@@ -262,6 +264,12 @@ def _probe(store: Store, d: Descriptor, deep: bool) -> _Probe:
         return _Probe(problems=[Finding(_integrity_code(e), ERROR, digest, None, e.message)])
     except UnsupportedDocumentError as e:
         return _Probe(problems=[Finding("invalid-child", ERROR, digest, None, e.message)])
+
+
+def _schema(fetched: Fetched, digest: str) -> list[Finding]:
+    from .schema import validate_document
+
+    return [Finding("schema", ERROR, digest, None, f"{path}: {msg}") for path, msg in validate_document(fetched.data, fetched.media_type)]
 
 
 def _integrity_code(e: IntegrityError) -> str:
@@ -344,7 +352,7 @@ def verify_index(
             probes = list(pool.map(run, digests))
     by_digest = dict(zip(digests, probes))
     resolved = {x: p.config_platform for x, p in by_digest.items() if p.config_platform is not None}
-    findings: list[Finding] = []
+    findings: list[Finding] = _schema(fetched, str(fetched.digest))
     for d, structural in zip(doc.manifests, _entry_findings(doc)):
         findings += structural + _compare(d, by_digest[d.digest])
     findings += _required(doc.manifests, require, resolved)
@@ -363,7 +371,7 @@ def verify_image(
         probe.problems.append(Finding(_integrity_code(e), ERROR, str(fetched.digest), None, e.message))
     except UnsupportedDocumentError as e:
         probe.problems.append(Finding("invalid-child", ERROR, str(fetched.digest), None, e.message))
-    findings = list(probe.problems)
+    findings = _schema(fetched, str(fetched.digest)) + list(probe.problems)
     actual = probe.config_platform
     seen = set()
     for want in require:
