@@ -273,3 +273,28 @@ def test_create_refuses_to_push_an_index_that_verify_would_reject(capsys, tmp_pa
     code, _out, err = run(capsys, "create", f"oci:{layout}:dup", "--amend", f"oci:{layout}:app-amd64")
     assert code == 2 and "refusing to push" in err and "duplicate-platform" in err
     assert (layout / "index.json").read_bytes() == before
+
+
+def test_round_trip_layout_registry_mount_layout_keeps_every_digest(capsys, registry, tmp_path):
+    """oci layout → registry repo A → repo B (mounted) → oci layout: one index source is copied byte for byte."""
+    with Client() as c:
+        want = c.fetch(f"{F}:app")[2]
+    hops = [f"{registry.host}/trip/a:app", f"{registry.host}/trip/b:app", f"oci:{tmp_path / 'back'}:app"]
+    src = f"{F}:app"
+    for i, dst in enumerate(hops):
+        if i == 1:
+            registry.mark()
+        code, out, err = run(capsys, "create", dst, src)
+        assert code == 0, err
+        assert out.strip().endswith(str(want.digest))
+        if i == 1:
+            posts = [p for m, p, _s in registry.requests() if m == "POST"]
+            assert posts and all("mount=" in p for p in posts)
+        src = dst
+    with Client() as c:
+        st = c.open(c.parse(hops[-1]))
+        doc = parse_document(st.get_manifest("app").data)
+        for d in doc.manifests:
+            child = parse_document(st.get_manifest(d.digest).data)
+            for b in child.blobs:
+                assert st.get_blob(b.digest, max_size=1 << 30)  # verified on read
