@@ -253,7 +253,7 @@ def _helper_get(run: RunHelper, suffix: str, server: str, where: str) -> Credent
         username, secret = doc.get("Username", ""), doc.get("Secret", "")
         if not isinstance(username, str) or not isinstance(secret, str):
             raise ValueError
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         raise AuthError(
             f"credential helper docker-credential-{suffix} gave an unreadable answer for {server}"
         ) from None
@@ -297,7 +297,7 @@ def _read_config(path: Path) -> dict[str, Any] | None:
         raise AuthError(f"cannot read credentials file {path}: {type(exc).__name__}") from None
     try:
         doc = json.loads(text) if text.strip() else {}
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise AuthError(f"malformed credentials file {path}: not JSON (line {getattr(exc, 'lineno', '?')})") from None
     problem = _shape_problem(doc)
     if problem:
@@ -352,7 +352,7 @@ class DockerKeychain:
             return {}
         try:
             doc = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise AuthError("malformed DOCKER_AUTH_CONFIG: not JSON") from None
         if not isinstance(doc, dict) or set(doc) - {"auths"} or not isinstance(doc.get("auths", {}), dict):
             raise AuthError('malformed DOCKER_AUTH_CONFIG: expected {"auths": {"<host>": {"auth": "…"}}}')
@@ -696,7 +696,9 @@ class RegistryAuth(httpx.Auth):
     """Basic and Bearer token auth for one registry host, shared by every thread of a client.
 
     ``requires_response_body`` is declared, but ``sync_auth_flow`` reads only the bodies it
-    needs (401 answers and token responses), so blob downloads stay streamed.
+    needs (401 answers and token responses), so blob downloads stay streamed. Only a
+    challenge from the registry's own host is answered: an upload ``Location`` or a
+    redirect on another host that asks for credentials gets its 401 back, unanswered.
     """
 
     requires_response_body = True
@@ -741,6 +743,14 @@ class RegistryAuth(httpx.Auth):
                 self._creds = self._keychain.resolve(self.host)
                 self._creds_loaded = True
             return self._creds or Credentials()
+
+    def _is_registry(self, url: httpx.URL) -> bool:
+        """Whether ``url`` is on this registry's host (and port, when the host names one)."""
+        try:
+            own = httpx.URL(f"https://{self.host}/")
+        except (httpx.InvalidURL, ValueError, TypeError):
+            return False
+        return url.host == own.host and (own.port is None or url.port == own.port)
 
     def _secret_ok(self, url: httpx.URL) -> bool:
         return url.scheme == "https" or _is_loopback(url.host) or self._allow_http
@@ -798,6 +808,8 @@ class RegistryAuth(httpx.Auth):
         if response.status_code != 401:
             return
         response.read()  # frees the connection before we may wait on another thread's token fetch
+        if not self._is_registry(response.request.url):
+            return  # another host (an upload Location, a redirect) gets none of this registry's credentials
         challenges = parse_challenges(response.headers.get_list("www-authenticate"))
         usable = [c for c in challenges if c.scheme in ("bearer", "basic")]
         if not usable:
@@ -903,7 +915,7 @@ class RegistryAuth(httpx.Auth):
             value = doc.get("access_token") or doc.get("token")
             if not isinstance(value, str) or not value:
                 raise ValueError
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             raise RegistryAuthError(
                 f"{where} answered without a token", status=status, method=method, url=realm
             ) from None

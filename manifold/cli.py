@@ -8,6 +8,7 @@ progress go to stderr.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Any, List, Optional
 
@@ -306,6 +307,8 @@ def create(
     from .create import CreateRequest, create as do_create
 
     st = _state(ctx)
+    if metadata_file:
+        _check_writable(metadata_file)  # before anything is pushed
     client = st.client
     req = CreateRequest(
         target=target,
@@ -338,6 +341,18 @@ def create(
         if not d.is_attestation:
             st.note(f"replaced {d.platform_text or 'entry'} {d.digest}")
     _out(f"{res.repository}@{res.digest}")
+
+
+def _check_writable(path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    problem = (
+        "it is a directory" if os.path.isdir(path)
+        else "no such directory" if not os.path.isdir(folder)
+        else "permission denied" if not os.access(folder, os.W_OK)
+        else None
+    )  # fmt: skip
+    if problem:
+        raise InvalidInputError(f"cannot write {path}: {problem}")
 
 
 def _write_file(path: str, text: str) -> None:
@@ -407,8 +422,16 @@ def logout(
 # --- running -------------------------------------------------------------------
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def _one_line(text: str) -> str:
+    """A message may quote user or registry input: one line, no terminal control characters."""
+    return _CONTROL.sub(" ", text).strip()
+
+
 def _usage_message(e: "_cx.UsageError") -> str:
-    msg = e.format_message()
+    msg = _one_line(e.format_message())
     cmd = e.ctx.command_path if e.ctx is not None else "manifold"
     return f"error: {msg}\n(see '{cmd} --help')"
 
@@ -445,9 +468,9 @@ def run(args: list[str]) -> int:
         sys.stderr.write("error: aborted\n")
         return 130
     except ManifoldError as e:
-        sys.stderr.write(f"error: {e.message}\n")
+        sys.stderr.write(f"error: {_one_line(e.message)}\n")
         if e.hint:
-            sys.stderr.write(f"  {e.hint}\n")
+            sys.stderr.write(f"  {_one_line(e.hint)}\n")
         return e.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")

@@ -10,6 +10,9 @@ Order of work (nothing is written until every source is read and checked):
 5. copy the children that live elsewhere (blobs, then manifests, by digest);
 6. put the index under the target tag, then the extra tags.
 
+A target layout that does not exist yet is made only after step 4, so a run
+that fails on its input leaves no directory behind.
+
 ``--amend`` runs step 3 and 6 in an optimistic loop so that parallel writers
 lose nothing (docs/amend.md): read the current index, merge, write, wait a
 settle time, re-read, and check that every platform this run added still maps
@@ -164,7 +167,7 @@ def create(
     sleep: Callable[[float], None] = time.sleep,
 ) -> CreateResult:
     target = parse_any(req.target)
-    if isinstance(target, Reference) and target.digest is not None:
+    if target.digest is not None:  # a registry reference or a layout: either way a tag is written
         raise InvalidInputError(f"target {req.target!r} must be a tag, not a digest")
     if not req.sources and not req.amend:
         raise InvalidInputError("no sources given", hint="name per-platform images, digests or platform words")
@@ -174,15 +177,17 @@ def create(
     keep = [Platform.parse_arg(p, host=host) for p in req.platforms]
     plan = [expand_source(s, target, template=req.source_template, host=host) for s in req.sources]
 
-    dst = open_store(target, create=not req.dry_run)
+    dst = _open_target(open_store, target)
     stores: list[Store] = []
     sources = _fetch_sources(plan, open_store, stores, concurrency)
 
-    base_fetched = _current(dst, tag) if req.amend else None
+    base_fetched = _current(dst, tag) if req.amend and dst is not None else None
     combined = _combine(sources, base_fetched, dst, req, annotations, keep)
     _check(combined, note, refuse=not req.dry_run)
     if req.dry_run:
         return _result(target, combined, [tag, *extra_tags], written=False)
+    if dst is None:  # a layout is made only now that every input has been read and checked
+        dst = open_store(target, create=True)
 
     if req.no_clobber:
         _no_clobber(dst, tag, combined.digest)
@@ -274,6 +279,16 @@ def _flatten(st: Store, index: Index, label: str, depth: int = 0) -> Index:
                 continue
         out.append(d)
     return index.evolve(manifests=tuple(out))
+
+
+def _open_target(open_store: Callable[..., Store], target: Reference | LayoutReference) -> Store | None:
+    """The target store, or ``None`` for a layout that does not exist yet (nothing is made before writing)."""
+    try:
+        return open_store(target)
+    except NotFoundError:
+        if isinstance(target, LayoutReference):
+            return None
+        raise
 
 
 def _current(dst: Store, tag: str) -> Fetched | None:

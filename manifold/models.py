@@ -273,7 +273,7 @@ def parse_document(data: bytes, media_type: str | None = None, *, what: str = "m
         )
     try:
         obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deep
         raise _fail(what, f"not valid JSON ({e})") from None
     if not isinstance(obj, dict):
         raise _fail(what, "not a JSON object")
@@ -304,7 +304,7 @@ def config_platform(data: bytes, *, what: str = "image config") -> Platform:
     """The platform an image config declares (top-level architecture, os, variant, os.version, os.features)."""
     try:
         obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deep
         raise _fail(what, f"not valid JSON ({e})") from None
     if not isinstance(obj, dict):
         raise _fail(what, "not a JSON object")

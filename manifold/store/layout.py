@@ -17,7 +17,10 @@ Tag grammar (``ref.name``, image-spec ``annotations.md``)::
 Rules kept here:
 
 * A digest is re-validated by ``Digest.parse`` (sha256/sha512, lower-case hex)
-  before it becomes a path, so no input reaches outside ``blobs/``.
+  before it becomes a path, so no input reaches outside ``blobs/``; a layout path
+  with a NUL byte is invalid input.
+* ``index.json`` is read when a layout is opened: one that cannot be read refuses
+  the layout before anything is written to it.
 * Every blob is verified against its digest when read; a manifest larger than
   ``MAX_MANIFEST_SIZE`` is refused.
 * ``index.json`` is rewritten atomically (temp file, fsync, ``os.replace``) under
@@ -75,6 +78,14 @@ _COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
 _REF_NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 
 
+def _fs_path(path: str | os.PathLike[str]) -> str:
+    """A path the OS can take (a NUL byte would surface as a ``ValueError`` from the first call)."""
+    text = os.fspath(path)
+    if "\0" in text:
+        raise InvalidInputError(f"invalid layout path {text!r}: it contains a NUL byte")
+    return text
+
+
 def _digest(d: Digest | str) -> Digest:
     """Re-validate (a ``Digest`` can be built without ``parse``) before it names a file."""
     return Digest.parse(str(d))
@@ -102,7 +113,7 @@ def _dump_index(index: dict) -> bytes:
 def _parse_json(data: bytes, what: str) -> Any:
     try:
         return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deep
         raise UnsupportedDocumentError(f"{what} is not valid JSON: {e}") from None
 
 
@@ -232,7 +243,10 @@ class _LayoutReader:
         return data
 
     def _detect(self, data: bytes, d: Digest) -> str:
-        found = mt.detect_bytes(data)
+        try:
+            found = mt.detect_bytes(data)
+        except RecursionError:  # nested too deep for json (detect_bytes lets it through)
+            found = None
         if found is None:
             raise UnsupportedDocumentError(
                 f"{d} in {self.display} is not a manifest or index manifold recognises (no mediaType)"
@@ -281,7 +295,7 @@ class LayoutStore(_LayoutReader):
     """An OCI image layout directory (``oci:PATH``)."""
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = False) -> None:
-        self._root = os.fspath(path)
+        self._root = _fs_path(path)
         self.display = f"oci:{self._root}"
         header = os.path.join(self._root, "oci-layout")
         if not os.path.isfile(header):
@@ -292,12 +306,14 @@ class LayoutStore(_LayoutReader):
             self._create()
         with open(header, "rb") as f:
             _check_layout_header(f.read(4096), f"{self.display}/oci-layout")
+        self._index()  # an unreadable index.json refuses the layout now, before anything is written to it
 
     @property
     def path(self) -> str:
         return self._root
 
     def _create(self) -> None:
+        self._refuse_foreign(strict=False)  # before a lock file is made in someone else's directory
         try:
             os.makedirs(self._root, exist_ok=True)
         except OSError as e:
@@ -305,13 +321,25 @@ class LayoutStore(_LayoutReader):
         with self._locked(), _write_errors(self.display):
             if os.path.isfile(os.path.join(self._root, "oci-layout")):
                 return  # another process made it first
-            if [n for n in os.listdir(self._root) if n != _LOCK_NAME]:
-                raise InvalidInputError(
-                    f"{self._root!r} is not empty and not an OCI image layout; refusing to make one there"
-                )
+            self._refuse_foreign(strict=True)
             os.makedirs(os.path.join(self._root, "blobs", "sha256"), exist_ok=True)
             self._write_atomic("index.json", _dump_index(_empty_index()))
             self._write_atomic("oci-layout", json.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode())
+
+    def _refuse_foreign(self, *, strict: bool) -> None:
+        """Refuse a directory holding anything (``strict``), or anything a layout being made would not hold."""
+        try:
+            names = [n for n in os.listdir(self._root) if n != _LOCK_NAME]
+        except (FileNotFoundError, NotADirectoryError):
+            return  # missing: made next; a file in the way: makedirs says so
+        except OSError as e:
+            raise InvalidInputError(f"cannot create an OCI image layout at {self._root!r}: {e.strerror}") from None
+        if not strict:
+            names = [n for n in names if n not in ("oci-layout", "index.json", "blobs") and not n.startswith(_TMP_PREFIX)]
+        if names:
+            raise InvalidInputError(
+                f"{self._root!r} is not empty and not an OCI image layout; refusing to make one there"
+            )
 
     # --- primitives ----------------------------------------------------
 
@@ -522,7 +550,7 @@ class ArchiveStore(_LayoutReader):
     """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = False) -> None:
-        self._path = os.fspath(path)
+        self._path = _fs_path(path)
         self.display = f"oci-archive:{self._path}"
         self._tar: Any = None
         self._members: dict[str, Any] = {}  # layout path -> TarInfo of a regular file

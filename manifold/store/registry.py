@@ -24,7 +24,8 @@ starts an upload, the PUT of a re-openable blob) are retried on transport errors
 and 408/429/500/502/503/504, up to ``Options.max_attempts`` in all, after a
 capped, jittered exponential backoff; ``Retry-After`` on 429/503 is honoured
 unless it exceeds ``Options.max_backoff``, and then the request fails at once.
-A Docker Hub pull-limit 429 is never retried without waiting.
+A Docker Hub pull-limit 429 is never retried without waiting. A blob download
+whose connection breaks mid-body is resumed (``Range``) within the same budget.
 
 Rate-limit headers (§9)::
 
@@ -151,7 +152,7 @@ def _parse_errors(body: bytes) -> tuple[tuple[str, ...], str]:
     """The registry's ``errors[]`` codes and the Go client's text (``manifest unknown: …``)."""
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         return (), ""
     errs = doc.get("errors") if isinstance(doc, dict) else None
     codes: list[str] = []
@@ -594,7 +595,10 @@ class RegistryStore:
             raise IntegrityError(f"{what}: Docker-Content-Digest {claimed} does not match the body ({digest})")
         media_type = mediatypes.base(reply.headers.get("content-type"))
         if media_type in _GENERIC_TYPES:
-            media_type = mediatypes.detect_bytes(reply.data) or media_type
+            try:
+                media_type = mediatypes.detect_bytes(reply.data) or media_type
+            except RecursionError:  # nested too deep for json (detect_bytes lets it through); parsing refuses it
+                pass
         return Fetched(reply.data, media_type, digest)
 
     def head_manifest(self, ref: str | Digest) -> ManifestInfo | None:
@@ -667,7 +671,7 @@ class RegistryStore:
                 index = json.loads(self.get_manifest(referrers_tag(digest)).data)
             except RegistryNotFoundError:
                 return []
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise UnsupportedDocumentError(f"{what}: the referrers tag is not JSON: {exc}") from None
             entries = index.get("manifests") if isinstance(index, dict) else None
             found = [m for m in entries or () if isinstance(m, dict)]
@@ -685,7 +689,7 @@ class RegistryStore:
             reply = self._call("GET", next_target, _reader(_LIST_BODY_CAP, refuse), what, headers=headers)
             try:
                 page = json.loads(reply.data)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise UnsupportedDocumentError(f"{what}: the response is not JSON: {exc}") from None
             if not isinstance(page, dict):
                 raise UnsupportedDocumentError(f"{what}: the response is not a JSON object")
@@ -727,23 +731,46 @@ class RegistryStore:
         return reply.data
 
     def open_blob(self, digest: Digest) -> Iterator[bytes]:
-        """Chunks of at most ``CHUNK_SIZE``; the request is made on the first ``next()``."""
+        """Chunks of at most ``CHUNK_SIZE``; the request is made on the first ``next()``.
+
+        A connection that fails mid-body is resumed, up to ``Options.max_attempts`` in
+        all: ``Range: bytes=<received>-``, or the bytes already passed on are skipped
+        when the registry answers the whole blob again.
+        """
         what = f"GET blob {digest} from {self.display}"
-        resp = self._call("GET", self._path("blobs", digest), lambda r: r, what, follow_redirects=True)
         hasher = Hasher(digest.algorithm)
-        # a transfer encoding (gzip from a CDN) makes Content-Length the encoded size: then only the digest counts
-        length = "" if resp.headers.get("content-encoding") else resp.headers.get("content-length", "")
-        try:
-            for chunk in resp.iter_bytes(CHUNK_SIZE):
-                hasher.update(chunk)
-                yield chunk
-        except httpx.RequestError as exc:
-            raise RegistryError(
-                redact(f"{what}: connection to {self.client.host} failed mid-blob: {type(exc).__name__}: {exc}"),
-                method="GET", url=str(resp.request.url),
-            ) from None  # fmt: skip
-        finally:
-            resp.close()
+        attempts = max(1, self.client.options.max_attempts)
+        length = ""
+        for attempt in range(1, attempts + 1):
+            got = hasher.size
+            resp = self._call(
+                "GET", self._path("blobs", digest), lambda r: r, what, follow_redirects=True,
+                headers={"Range": f"bytes={got}-"} if got else None, ok=(200, 206) if got else (200,),
+            )  # fmt: skip
+            if attempt == 1:  # a transfer encoding (gzip from a CDN) makes it the encoded size: then only the digest counts
+                length = "" if resp.headers.get("content-encoding") else resp.headers.get("content-length", "")
+            skip = got if resp.status_code == 200 else 0
+            try:
+                for chunk in resp.iter_bytes(CHUNK_SIZE):
+                    if skip:
+                        chunk, skip = chunk[skip:], max(0, skip - len(chunk))
+                        if not chunk:
+                            continue
+                    hasher.update(chunk)
+                    yield chunk
+                break
+            except httpx.RequestError as exc:
+                if attempt < attempts and _transient(exc):
+                    log.debug("%s: %s after %d bytes; resuming", what, type(exc).__name__, hasher.size)
+                    self.client._sleep(self.client._backoff(attempt))
+                    continue
+                raise RegistryError(
+                    redact(f"{what}: connection to {self.client.host} failed mid-blob: {type(exc).__name__}: {exc}"),
+                    method="GET", url=str(resp.request.url),
+                    hint=f"gave up after {attempt} attempt{'s' if attempt != 1 else ''}",
+                ) from None  # fmt: skip
+            finally:
+                resp.close()
         if length.isdigit() and hasher.size != int(length):
             raise IntegrityError(f"{what}: got {hasher.size} of {length} bytes")
         if hasher.digest() != digest:
@@ -772,7 +799,10 @@ class RegistryStore:
                 # a 401 on the streamed PUT came back unanswered (a body cannot be sent twice):
                 # the auth flow has the challenge now and answers it ahead on the next attempt
                 challenged = exc.status == 401 and attempt == 1
-                if attempt >= tries or not (challenged or exc.status is None or exc.status in _RETRY_STATUSES):
+                transient = exc.status is None or exc.status in _RETRY_STATUSES
+                if attempt >= tries or not (challenged or transient):
+                    if transient and attempt > 1:  # each PUT was one attempt: say how many were made
+                        exc.hint = f"gave up after {attempt} attempts"
                     raise
                 if not challenged:
                     self.client._sleep(self.client._backoff(attempt))
