@@ -15,8 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from . import mediatypes as mt
 from .errors import InvalidInputError, ManifoldError, NoMatchingManifestError
-from .models import Descriptor, Index, Manifest, parse_document
+from .match import only
+from .models import Descriptor, Index, Manifest, config_platform, parse_document
 from .options import Options
 from .platform import Platform
 from .reference import LayoutReference, Reference, parse_any
@@ -24,7 +26,7 @@ from .resolve import Resolution, resolve
 from .store import Session, Store
 from .store.base import Fetched
 
-__all__ = ["CheckLine", "Client", "Inspection"]
+__all__ = ["CheckLine", "Client", "Inspection", "PlatformEntry"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,17 @@ class Inspection:
 
 
 @dataclass(frozen=True, slots=True)
+class PlatformEntry:
+    platform: str
+    digest: str
+    #: for an attestation entry, the digest of the image it describes
+    attestation_for: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.platform} (attestation for {self.attestation_for})" if self.attestation_for else self.platform
+
+
+@dataclass(frozen=True, slots=True)
 class CheckLine:
     platform: str
     served: bool
@@ -89,8 +102,9 @@ class Client:
             from .host import host_platform
 
             h = host_platform()
-            if h.os in ("darwin", "windows") and h.os_version == "":
+            if h.os in ("darwin", "windows"):
                 # Docker Desktop runs a Linux VM: `docker pull` there gets linux/<arch>.
+                # (Windows-container mode users say --platform windows/amd64.)
                 h = Platform("linux", h.architecture, h.variant)
             self._host = h
         return self._host
@@ -143,45 +157,68 @@ class Client:
         doc = parse_document(child.data, child.media_type, what=f"manifest {child.digest}")
         return Inspection(self.display(r), child, doc, res)
 
-    def platforms(self, ref: str, *, include_attestations: bool = False) -> tuple[Inspection, list[str]]:
-        """The platforms ``ref`` serves, in index order (a single image: its config's platform)."""
+    def platforms(self, ref: str, *, include_attestations: bool = False) -> list[PlatformEntry]:
+        """The platforms ``ref`` serves, in index order.
+
+        A single image serves its config's platform (one blob request). Nested
+        indexes are looked into (one request each); entries without a platform
+        are read to learn it from their config.
+        """
         r, store, fetched = self.fetch(ref)
         doc = parse_document(fetched.data, fetched.media_type, what=f"manifest of {self.display(r)}")
-        insp = Inspection(self.display(r), fetched, doc)
-        return insp, self._platforms_of(store, doc, include_attestations)
-
-    def _platforms_of(self, store: Store, doc: Index | Manifest, include_attestations: bool) -> list[str]:
-        from .models import config_platform
-
         if isinstance(doc, Manifest):
-            return [config_platform(store.get_blob(doc.config.digest)).format_all()]
-        out = []
+            own = config_platform(store.get_blob(doc.config.digest), what=f"image config of {self.display(r)}")
+            return [PlatformEntry(own.format_all(), str(fetched.digest))]
+        return self._entries(store, doc, include_attestations, depth=0)
+
+    def _entries(self, store: Store, doc: Index, include_attestations: bool, depth: int) -> list[PlatformEntry]:
+        out: list[PlatformEntry] = []
         for d in doc.manifests:
-            if d.is_attestation and not include_attestations:
-                continue
-            text = d.platform.format_all() if d.platform is not None else "unknown"
             if d.is_attestation:
-                text += f" (attestation for {d.subject})"
-            if text not in out:
-                out.append(text)
+                if include_attestations:
+                    out.append(PlatformEntry(d.platform_text or "unknown/unknown", str(d.digest), d.subject))
+                continue
+            if d.is_index and depth < 4:
+                child = store.get_manifest(d.digest)
+                nested = parse_document(child.data, child.media_type, what=f"nested index {d.digest}")
+                if isinstance(nested, Index):
+                    out.extend(self._entries(store, nested, include_attestations, depth + 1))
+                    continue
+            if d.platform is None and mt.is_manifest(d.media_type):
+                child = store.get_manifest(d.digest)
+                image = parse_document(child.data, child.media_type, what=f"manifest {d.digest}")
+                if isinstance(image, Manifest):
+                    own = config_platform(store.get_blob(image.config.digest), what=f"config of {d.digest}")
+                    out.append(PlatformEntry(own.format_all(), str(d.digest)))
+                    continue
+            out.append(PlatformEntry(d.platform_text or "unknown", str(d.digest)))
         return out
 
     def check(self, ref: str, platforms: Sequence[str], *, exact: bool = False) -> list[CheckLine]:
+        """Is each platform served? By Docker's fallback rules, or listed exactly (``exact``).
+
+        An index costs one manifest request. A single image serves only its own
+        platform: its config is read (one blob request) to say which.
+        """
         if not platforms:
             raise InvalidInputError("check needs at least one --platform")
         wanted = [self.platform(p) for p in platforms]
         r, store, fetched = self.fetch(ref)
         doc = parse_document(fetched.data, fetched.media_type, what=f"manifest of {self.display(r)}")
+        if isinstance(doc, Manifest):
+            own = config_platform(store.get_blob(doc.config.digest), what=f"image config of {self.display(r)}")
+            digest = str(fetched.digest)
+            return [
+                CheckLine(w.format_all(), True, digest, own.format_all(), "single-platform image")
+                if (own.provides(w) if exact else only(w).match(own))
+                else CheckLine(w.format_all(), False, None, None, f"single-platform image for {own.format_all()}")
+                for w in wanted
+            ]
         lines = []
         for want in wanted:
             text = want.format_all()
             if exact:
-                hit = None
-                if isinstance(doc, Index):
-                    hit = next(
-                        (d for d in doc.manifests if not d.is_attestation and d.platform and d.platform.same(want)),
-                        None,
-                    )
+                hit = next((d for d in doc.images if d.platform is not None and d.platform.provides(want)), None)
                 if hit is None:
                     lines.append(CheckLine(text, False, None, None, "not listed exactly"))
                 else:
@@ -192,10 +229,7 @@ class Client:
             except NoMatchingManifestError as e:
                 lines.append(CheckLine(text, False, None, None, e.message))
                 continue
-            served_as = res.manifest.platform_text or None
-            if res.index is None:
-                served_as = None
-            lines.append(CheckLine(text, True, str(res.manifest.digest), served_as, "served"))
+            lines.append(CheckLine(text, True, str(res.manifest.digest), res.manifest.platform_text or None, "served"))
         return lines
 
     # --- helpers for bulk work -------------------------------------------------

@@ -142,11 +142,10 @@ def _entries_of(src: SourceImage) -> list[Descriptor]:
 def _filter(entries: list[Descriptor], keep: Sequence[Platform]) -> list[Descriptor]:
     if not keep:
         return entries
-    keys = {p.key for p in keep}
     kept_images = {
         str(d.digest)
         for d in entries
-        if not d.is_attestation and (d.platform is None or d.platform.key in keys)
+        if not d.is_attestation and (d.platform is None or any(d.platform.provides(p) for p in keep))
     }
     return [d for d in entries if (d.subject in kept_images if d.is_attestation else str(d.digest) in kept_images)]
 
@@ -208,6 +207,9 @@ def combine(
                 )
             by_platform[d.platform.key] = (k, src.label)
 
+    if keep and not any(not d.is_attestation for d in new.values()) and sources:
+        wanted = ", ".join(p.format_all() for p in keep)
+        raise InvalidInputError(f"none of the sources' images match the platforms asked for ({wanted})")
     new_images = [d for d in new.values() if not d.is_attestation]
     new_atts = [d for d in new.values() if d.is_attestation]
 

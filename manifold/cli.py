@@ -154,10 +154,11 @@ def resolve(
 def _explain(st: State, r) -> None:
     sys.stderr.write(f"platform {r.platform.format_all()}:\n")
     for level, sel in enumerate(r.selections):
+        width = max((len(c.descriptor.platform_text or "(no platform)") for c in sel.candidates), default=0)
         for c in sel.candidates:
             mark = "*" if c.chosen else ("+" if c.matched else "-")
             plat = c.descriptor.platform_text or "(no platform)"
-            sys.stderr.write(f"  {'  ' * level}{mark} {plat:<28} {c.descriptor.digest.short}  {c.reason}\n")
+            sys.stderr.write(f"  {'  ' * level}{mark} {plat:<{width}}  {c.descriptor.digest.short}  {c.reason}\n")
     if not r.selections:
         sys.stderr.write("  (single-platform image: a reference that is not an index resolves to itself)\n")
 
@@ -227,14 +228,14 @@ def platforms(
     """The platforms REF serves, one per line, in index order."""
     st = _state(ctx)
     fmt = _format(fmt, ("text", "json"))
-    _insp, plats = st.client.platforms(ref, include_attestations=all_)
+    entries = st.client.platforms(ref, include_attestations=all_)
     if fmt == "json":
         from .render import json_text
 
-        _out(json_text(plats))
+        _out(json_text([e.platform for e in entries]))
     else:
-        for p in plats:
-            _out(p)
+        for line in dict.fromkeys(str(e) for e in entries):
+            _out(line)
 
 
 # --- check -----------------------------------------------------------------
@@ -451,7 +452,7 @@ def _app_for(args: list[str]) -> typer.Typer:
 
 def run(args: list[str]) -> int:
     """Run the CLI; return the exit code. Never lets an expected failure become a traceback."""
-    if os.environ.get("NO_COLOR") is not None:
+    if os.environ.get("NO_COLOR"):  # no-color.org: set and not empty
         os.environ.setdefault("TERM", "dumb")
     command = typer.main.get_command(_app_for(args))
     try:

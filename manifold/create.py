@@ -14,7 +14,7 @@ A target layout that does not exist yet is made only after step 4, so a run
 that fails on its input leaves no directory behind.
 
 ``--amend`` runs step 3 and 6 in an optimistic loop so that parallel writers
-lose nothing (docs/amend.md): read the current index, merge, write, wait a
+lose nothing (docs/create.md, "The parallel-amend protocol"): read the current index, merge, write, wait a
 settle time, re-read, and check that every platform this run added still maps
 to this run's digest. If another writer's stale merge dropped one, merge again
 and rewrite; give up with exit 6 after the retry budget, naming the platforms
@@ -37,6 +37,7 @@ from .copy import Copier, same_store
 from .digest import Digest
 from .errors import (
     ConflictError,
+    ManifoldError,
     InvalidInputError,
     InvalidPlatformError,
     NotFoundError,
@@ -208,7 +209,15 @@ def create(
     if not req.amend:
         dst.put_manifest(combined.data, combined.index.media_type, tag=tag)
     else:
-        combined, rounds = _amend_loop(dst, tag, sources, base_fetched, combined, req, annotations, keep, sleep, note)
+        mine = {
+            d.platform.key: d.digest
+            for d in combined.index.images
+            if d.platform is not None and combined.origins.get(str(d.digest)) is not None
+        }
+        remerge = lambda fetched: _combine(sources, fetched, dst, req, annotations, keep)  # noqa: E731
+        combined, rounds = _amend_loop(
+            dst, tag, mine, remerge, _platform_digests(dst, base_fetched), req, sleep=sleep, note=note
+        )
     for t in extra_tags:
         dst.put_manifest(combined.data, combined.index.media_type, tag=t)
     res = _result(target, combined, [tag, *extra_tags], written=True)
@@ -232,8 +241,8 @@ def _fetch_sources(
         p, st = plan[i], stores[i]
         try:
             fetched = st.get_manifest(p.ref.ref)
-        except NotFoundError as e:
-            raise type(e)(f"source {p.label}: {e.message}", hint=e.hint) if type(e).__init__ is NotFoundError.__init__ else e
+        except ManifoldError as e:
+            raise e.add_context(f"source {p.label}") from None
         doc = parse_document(fetched.data, fetched.media_type, what=f"source {p.label}")
         desc = Descriptor(fetched.media_type, fetched.digest, fetched.size)
         if isinstance(doc, Manifest):
@@ -344,54 +353,71 @@ def _no_clobber(dst: Store, tag: str, digest: Digest) -> None:
         )
 
 
-def _amend_loop(dst, tag, sources, base_fetched, combined, req, annotations, keep, sleep, note):
-    """Write, then confirm that every platform this run added survived concurrent writers."""
-    mine = {d.platform.key: d.digest for d in combined.index.images if d.platform is not None and str(d.digest) in _new_digests(sources)}
-    seen_before: dict[tuple, set[Digest]] = {}
+def _platform_digests(dst: Store, fetched: Fetched | None) -> dict[tuple, set[Digest]]:
+    base = _base_index(dst, fetched)
+    out: dict[tuple, set[Digest]] = {}
+    for d in base.images if base is not None else ():
+        if d.platform is not None:
+            out.setdefault(d.platform.key, set()).add(d.digest)
+    return out
+
+
+def _amend_loop(
+    dst: Store,
+    tag: str,
+    mine: dict[tuple, Digest],
+    remerge: Callable[[Fetched | None], Combined],
+    seen: dict[tuple, set[Digest]],
+    req: CreateRequest,
+    *,
+    sleep: Callable[[float], None],
+    note: Callable[[str], None],
+) -> tuple[Combined, int]:
+    """Merge, write, settle, re-read; repeat until every platform this run added is confirmed.
+
+    ``mine`` maps each normalised platform this run adds to its digest; ``seen`` holds
+    every digest this run has read for those platforms. A different digest found
+    later that this run never saw comes from a newer writer and wins (superseded);
+    one this run has seen is a stale writer's merge and is overwritten again.
+    """
     deadline = time.monotonic() + req.max_seconds
-    current = combined
+    missing: list[tuple] = []
+    # Re-read right before the first write: copying the children may have taken a while.
+    fetched = _current(dst, tag)
+    for key, digests in _platform_digests(dst, fetched).items():
+        seen.setdefault(key, set()).update(digests)
+    current = remerge(fetched)
     for rounds in range(1, req.max_rounds + 1):
         t0 = time.monotonic()
         dst.put_manifest(current.data, current.index.media_type, tag=tag)
         window = max(time.monotonic() - t0, 0.005)
         # Settle: long enough for a writer that read before our write to finish its write.
         sleep(min(2.0, 0.05 + 4 * window + random.uniform(0, 0.05 + 2 * window)))
-        now = _current(dst, tag)
-        base = _base_index(dst, now)
-        present = {d.platform.key: d.digest for d in (base.images if base else ()) if d.platform is not None}
+        fetched = _current(dst, tag)
+        present = _platform_digests(dst, fetched)
         missing = []
         for key, digest in mine.items():
-            got = present.get(key)
-            if got == digest:
+            got = present.get(key, set())
+            if digest in got:
                 continue
-            if got is not None and got not in seen_before.get(key, set()) and got != digest:
-                log.info("platform %s superseded by %s (a newer writer)", key, got)
+            newer = got - seen.get(key, set()) - {digest}
+            if newer:
+                log.info("platform %s superseded by %s (a newer writer)", key, ", ".join(map(str, newer)))
                 continue
             missing.append(key)
         if not missing:
             return current, rounds
         if time.monotonic() > deadline:
             break
-        for key in mine:
-            if key in present:
-                seen_before.setdefault(key, set()).add(present[key])
+        for key, digests in present.items():
+            seen.setdefault(key, set()).update(digests)
         note(f"amend: {len(missing)} platform(s) lost to a concurrent writer; merging again (round {rounds + 1})")
-        current = _combine(sources, now, dst, req, annotations, keep)
-    names = ", ".join(sorted(_key_text(k, combined) for k in missing))
+        current = remerge(fetched)
+    names = ", ".join(sorted(_key_text(k, current) for k in missing))
     raise ConflictError(
         f"could not confirm platforms {names} in {dst.display}:{tag}: concurrent writers kept replacing the index",
         hint="re-run the same command; it is safe to repeat",
     )
-
-
-def _new_digests(sources: Sequence[SourceImage]) -> set[str]:
-    out = set()
-    for s in sources:
-        if s.index is None:
-            out.add(str(s.descriptor.digest))
-        else:
-            out.update(str(d.digest) for d in s.index.manifests)
-    return out
 
 
 def _key_text(key: tuple, combined: Combined) -> str:

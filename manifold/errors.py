@@ -52,6 +52,13 @@ class ManifoldError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def add_context(self, context: str) -> "ManifoldError":
+        """Prefix the message with what was being done (``source node:20-arm64: …``); returns self."""
+        if not self.message.startswith(context):
+            self.message = f"{context}: {self.message}"
+            self.args = (self.message,)
+        return self
+
 
 # --- exit 2: invalid input -------------------------------------------------
 

@@ -114,7 +114,7 @@ def detect(obj: object) -> str | None:
 def detect_bytes(data: bytes) -> str | None:
     try:
         return detect(json.loads(data))
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

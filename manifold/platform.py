@@ -303,6 +303,23 @@ class Platform:
         """The ``unknown/unknown`` platform buildx gives attestation manifests."""
         return self.os.lower() == "unknown" and self.architecture.lower() == "unknown"
 
+    def provides(self, want: Platform) -> bool:
+        """This listed platform is the one ``want`` asks for, without fallback.
+
+        Equal after normalisation (os, architecture, variant); ``want``'s os.version
+        only when it gives one, as a dotted prefix (``10.0.20348`` is provided by
+        ``10.0.20348.2340``); ``want``'s os.features only when it gives them. This is
+        what ``create --platform``, ``check --exact`` and ``verify --require`` mean.
+        """
+        h, w = self.normalize(), want.normalize()
+        if (h.os, h.architecture, h.variant) != (w.os, w.architecture, w.variant):
+            return False
+        if w.os_version:
+            have, need = h.os_version.split("."), w.os_version.split(".")
+            if have[: len(need)] != need:
+                return False
+        return not w.os_features or set(w.os_features) <= set(h.os_features)
+
     def compact(self) -> str:
         """Tag-suffix form: ``amd64``, ``arm64``, ``armv7``, ``amd64v3``, ``windows-amd64``."""
         n = self.normalize()

@@ -29,6 +29,7 @@ missing-platform        error     a required platform is not listed
 nested-index            error     an entry is itself an index (breaks many consumers)
 docker-list-oci-child   warning   a Docker manifest list holds OCI manifests
 no-platform             warning   an image entry without a platform
+empty-index             warning   the index lists no manifests (valid, but nothing can be pulled)
 ======================  ========  ==========================================================
 
 Platforms are compared after normalisation (``arm64`` = ``arm64/v8``, ``arm`` = ``arm/v7``),
@@ -144,13 +145,8 @@ def _entries(n: int) -> str:
 
 
 def satisfies(have: Platform, want: Platform) -> bool:
-    """``have`` is ``want`` after normalisation; os.version / features only when ``want`` gives them."""
-    h, w = have.normalize(), want.normalize()
-    if (h.os, h.architecture, h.variant) != (w.os, w.architecture, w.variant):
-        return False
-    if w.os_version and w.os_version != h.os_version:
-        return False
-    return not w.os_features or set(w.os_features) == set(h.os_features)
+    """``have`` provides ``want`` (see ``Platform.provides``)."""
+    return have.provides(want)
 
 
 def _is_oci(media_type: str) -> bool:
@@ -166,7 +162,13 @@ def check_entries(
     reads them), so such an entry can satisfy a required platform.
     """
     per_entry = _entry_findings(index)
-    return [f for found in per_entry for f in found] + _required(index.manifests, require, resolved or {})
+    return _empty(index) + [f for found in per_entry for f in found] + _required(index.manifests, require, resolved or {})
+
+
+def _empty(index: Index) -> list[Finding]:
+    if index.manifests:
+        return []
+    return [Finding("empty-index", WARNING, None, None, "the index lists no manifests; nothing can be pulled from it")]
 
 
 _NESTED = "entry is itself an index; many clients cannot use a nested index"
@@ -352,7 +354,7 @@ def verify_index(
             probes = list(pool.map(run, digests))
     by_digest = dict(zip(digests, probes))
     resolved = {x: p.config_platform for x, p in by_digest.items() if p.config_platform is not None}
-    findings: list[Finding] = _schema(fetched, str(fetched.digest))
+    findings: list[Finding] = _schema(fetched, str(fetched.digest)) + _empty(doc)
     for d, structural in zip(doc.manifests, _entry_findings(doc)):
         findings += structural + _compare(d, by_digest[d.digest])
     findings += _required(doc.manifests, require, resolved)

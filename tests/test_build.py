@@ -226,3 +226,17 @@ def test_parse_annotation_errors(text, message):
     with pytest.raises(InvalidAnnotationError, match=message) as e:
         parse_annotation(text)
     assert e.value.exit_code == 2
+
+
+def test_platform_filter_without_os_version_keeps_every_windows_build():
+    a = Descriptor(mt.OCI_MANIFEST, Digest.of(b"w1"), 1, Platform("windows", "amd64", os_version="10.0.17763.1"))
+    b = Descriptor(mt.OCI_MANIFEST, Digest.of(b"w2"), 1, Platform("windows", "amd64", os_version="10.0.20348.1"))
+    c = combine([index_source("w", a, b, img_entry("l", "linux/amd64"))], keep=[Platform.parse("windows/amd64")])
+    assert [d.digest for d in c.index.manifests] == [a.digest, b.digest]
+    c = combine([index_source("w", a, b)], keep=[Platform.parse("windows(10.0.20348)/amd64")])
+    assert [d.digest for d in c.index.manifests] == [b.digest]
+
+
+def test_platform_filter_that_keeps_nothing_is_an_error():
+    with pytest.raises(InvalidInputError, match="none of the sources' images match"):
+        combine([image("a", "linux/amd64")], keep=[Platform.parse("linux/s390x")])

@@ -298,3 +298,56 @@ def test_round_trip_layout_registry_mount_layout_keeps_every_digest(capsys, regi
             child = parse_document(st.get_manifest(d.digest).data)
             for b in child.blobs:
                 assert st.get_blob(b.digest, max_size=1 << 30)  # verified on read
+
+
+def test_amend_overwrites_a_stale_writer_that_restores_the_replaced_digest(tmp_path):
+    """A concurrent writer that read before us puts the old arm64 back during our settle
+    time: that digest was in the index we read, so it is stale, not newer, and we write again."""
+    from manifold.create import CreateRequest, create
+    from manifold.platform import Platform
+
+    layout = tmp_path / "layout"
+    shutil.copytree(LAYOUT, layout)
+    with Client() as c:
+        st = c.open(c.parse(f"oci:{layout}"))
+        old = st.get_manifest("app")  # amd64, arm64/v8 (old), arm/v7 + attestations
+        st.put_manifest(old.data, old.media_type, tag="t")
+        sleeps = []
+
+        def stale_writer(seconds: float) -> None:
+            if not sleeps:
+                st.put_manifest(old.data, old.media_type, tag="t")
+            sleeps.append(seconds)
+
+        req = CreateRequest(target=f"oci:{layout}:t", sources=[f"oci:{layout}:app-ppc64le=linux/arm64"], amend=True)
+        res = create(req, open_store=c.open, host=Platform("linux", "amd64"), sleep=stale_writer)
+        assert res.rounds == 2 and len(sleeps) == 2
+        now = parse_document(st.get_manifest("t").data)
+        arm = [d for d in now.images if d.platform.architecture == "arm64"]
+        assert [str(d.digest) for d in arm] == [str(c.fetch(f"oci:{layout}:app-ppc64le")[2].digest)]
+
+
+def test_amend_accepts_a_newer_writer_for_the_same_platform(tmp_path):
+    """A digest for our platform that this run never read comes from a newer writer: it wins."""
+    from manifold.create import CreateRequest, create
+    from manifold.platform import Platform
+
+    layout = tmp_path / "layout"
+    shutil.copytree(LAYOUT, layout)
+    with Client() as c:
+        st = c.open(c.parse(f"oci:{layout}"))
+        newer = c.fetch(f"oci:{layout}:app-s390x")[2]
+
+        def newer_writer(seconds: float) -> None:
+            cur = parse_document(st.get_manifest("t").data)
+            entries = [d.to_json() for d in cur.manifests if not (d.platform and d.platform.architecture == "arm64")]
+            entries.append({"mediaType": mt.OCI_MANIFEST, "digest": str(newer.digest), "size": newer.size,
+                            "platform": {"architecture": "arm64", "os": "linux"}})
+            body = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": entries}).encode()
+            st.put_manifest(body, mt.OCI_INDEX, tag="t")
+
+        req = CreateRequest(target=f"oci:{layout}:t", sources=[f"oci:{layout}:app-ppc64le=linux/arm64"], amend=True)
+        res = create(req, open_store=c.open, host=Platform("linux", "amd64"), sleep=newer_writer)
+        assert res.rounds == 1
+        arm = [d for d in parse_document(st.get_manifest("t").data).images if d.platform.architecture == "arm64"]
+        assert [d.digest for d in arm] == [newer.digest]

@@ -547,3 +547,22 @@ def test_parse_arg_reads_arch_variant_shorthand(text, expected):
 def test_parse_arg_keeps_parse_errors():
     with pytest.raises(InvalidPlatformError, match="unknown operating system or architecture"):
         Platform.parse_arg("foobar")
+
+
+@pytest.mark.parametrize(
+    "have, want, provided",
+    [
+        (Platform("linux", "arm64", "v8"), Platform("linux", "arm64"), True),
+        (Platform("linux", "arm", ""), Platform("linux", "arm", "v7"), True),
+        (Platform("linux", "arm", "v6"), Platform("linux", "arm", "v7"), False),
+        (Platform("linux", "amd64", "v3"), Platform("linux", "amd64"), False),
+        (Platform("windows", "amd64", os_version="10.0.20348.2340"), Platform("windows", "amd64"), True),
+        (Platform("windows", "amd64", os_version="10.0.20348.2340"), Platform("windows", "amd64", os_version="10.0.20348"), True),
+        (Platform("windows", "amd64", os_version="10.0.17763.1"), Platform("windows", "amd64", os_version="10.0.20348"), False),
+        (Platform("windows", "amd64", os_version="10.0.203481"), Platform("windows", "amd64", os_version="10.0.20348"), False),
+        (Platform("linux", "amd64", os_features=("gpu", "x")), Platform("linux", "amd64", os_features=("gpu",)), True),
+        (Platform("linux", "amd64"), Platform("linux", "amd64", os_features=("gpu",)), False),
+    ],
+)
+def test_provides(have, want, provided):
+    assert have.provides(want) is provided

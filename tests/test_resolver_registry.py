@@ -226,3 +226,35 @@ def test_layouts_and_archives_resolve_the_same(capsys, repo):
         assert code == 0, err
         outs.append(out.strip().rsplit("@", 1)[1])
     assert len(set(outs)) == 1
+
+
+@pytest.mark.parametrize(
+    "platforms, exact, code, lines",
+    [
+        (["linux/amd64"], False, 0, ["linux/amd64: sha256:"]),
+        (["linux/amd64", "linux/arm64"], False, 1, ["linux/amd64: sha256:", "linux/arm64: missing"]),
+        (["linux/amd64"], True, 0, ["linux/amd64: sha256:"]),
+        (["linux/386"], False, 1, ["linux/386: missing"]),
+    ],
+)
+def test_check_on_a_single_image_reads_its_platform(capsys, repo, registry, platforms, exact, code, lines):
+    registry.mark()
+    args = ["check", f"{repo}:app-amd64"] + [a for p in platforms for a in ("-p", p)] + (["--exact"] if exact else [])
+    got, out, _err = run(capsys, *args)
+    assert got == code
+    assert [ln[: len(want)] for ln, want in zip(out.splitlines(), lines)] == lines
+    assert [m for m, _p, _s in registry.requests()] == ["GET", "GET"]  # the manifest, then its config
+
+
+@pytest.mark.parametrize(
+    "platform, served",
+    [("windows/amd64", True), ("windows(10.0.20348)/amd64", True), ("windows(10.0.19041)/amd64", False), ("windows/arm64", False)],
+)
+def test_check_exact_windows_builds(capsys, repo, platform, served):
+    code, out, _err = run(capsys, "check", f"{repo}:windows", "-p", platform, "--exact")
+    assert (code == 0) is served and ("missing" in out) is not served
+
+
+def test_platforms_looks_into_nested_indexes_and_platformless_entries(capsys, repo):
+    assert run(capsys, "platforms", f"{repo}:nested")[1].splitlines() == ["linux/amd64", "linux/arm64/v8", "linux/s390x"]
+    assert run(capsys, "platforms", f"{repo}:no-platform")[1].splitlines() == ["linux/amd64"]

@@ -404,3 +404,11 @@ def test_registry_missing_child_after_deletion(capsys, registry):
     assert [(f["code"], f["digest"], f["platform"]) for f in doc["findings"]] == [
         ("missing-child", arm["digest"], "linux/arm64/v8")
     ]
+
+
+def test_empty_index_is_a_warning_not_a_failure():
+    from manifold.models import Index
+    from manifold.verify import WARNING, check_entries
+
+    [finding] = check_entries(Index("application/vnd.oci.image.index.v1+json", ()))
+    assert finding.code == "empty-index" and finding.severity == WARNING

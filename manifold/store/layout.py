@@ -388,7 +388,7 @@ class LayoutStore(_LayoutReader):
             os.close(fd)  # releases the lock
 
     def _write_atomic(self, name: str, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self._root, prefix=f"{_TMP_PREFIX}{name}.")
+        fd, tmp = _mkstemp(self._root, f"{_TMP_PREFIX}{name}.")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -441,7 +441,7 @@ class LayoutStore(_LayoutReader):
             raise IntegrityError(f"blob {d}: negative size {size}")
         folder = os.path.join(self._root, "blobs", d.algorithm)
         os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX)
+        fd, tmp = _mkstemp(folder, _TMP_PREFIX)
         h = Hasher(d.algorithm)
         what = f"blob {d} for {self.display}"
         try:
@@ -512,6 +512,13 @@ def _unlink(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def _mkstemp(folder: str, prefix: str) -> tuple[int, str]:
+    """A temp file that becomes a shared layout file: readable by all (mkstemp makes 0600)."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix)
+    os.fchmod(fd, 0o644)
+    return fd, tmp
 
 
 def _fsync_dir(path: str) -> None:
@@ -719,7 +726,7 @@ class ArchiveStore(_LayoutReader):
             for i in range(1, len(parts) + 1):
                 sources.setdefault("/".join(parts[:i]) + "/", None)
         folder = os.path.dirname(os.path.abspath(self._path))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(self._path)}.")
+        fd, tmp = _mkstemp(folder, f".{os.path.basename(self._path)}.")
         try:
             with os.fdopen(fd, "wb") as f:
                 with tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as out:
