@@ -47,16 +47,7 @@ class Inspection:
             "digest": str(self.fetched.digest),
             "mediaType": self.fetched.media_type,
             "size": self.fetched.size,
-            "manifests": [
-                {
-                    "platform": d.platform.format_all() if d.platform is not None else None,
-                    "digest": str(d.digest),
-                    "mediaType": d.media_type,
-                    "size": d.size,
-                    "annotations": dict(d.annotations),
-                }
-                for d in self.entries
-            ],
+            "manifests": [d.summary() for d in self.entries],
         }
 
 

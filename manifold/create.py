@@ -90,16 +90,7 @@ class CreateResult:
             "mediaType": self.media_type,
             "size": len(self.data),
             "tags": self.tags,
-            "manifests": [
-                {
-                    "platform": d.platform.format_all() if d.platform is not None else None,
-                    "digest": str(d.digest),
-                    "mediaType": d.media_type,
-                    "size": d.size,
-                    "annotations": dict(d.annotations),
-                }
-                for d in self.index.manifests
-            ],
+            "manifests": [d.summary() for d in self.index.manifests],
         }
 
 

@@ -138,6 +138,16 @@ class Descriptor:
     def evolve(self, **changes: Any) -> "Descriptor":
         return replace(self, **changes)
 
+    def summary(self) -> dict[str, Any]:
+        """The entry as ``inspect --format json`` and ``--metadata-file`` list it."""
+        return {
+            "platform": self.platform.format_all() if self.platform is not None else None,
+            "digest": str(self.digest),
+            "mediaType": self.media_type,
+            "size": self.size,
+            "annotations": dict(self.annotations),
+        }
+
     # --- classification ----------------------------------------------------
     @property
     def is_attestation(self) -> bool:

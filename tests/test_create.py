@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import run, seed
 from manifold import mediatypes as mt
 from manifold.__main__ import main
 from manifold.api import Client
@@ -21,22 +22,8 @@ LAYOUT = Path(__file__).resolve().parent.parent / "fixtures" / "layout"
 F = f"oci:{LAYOUT}"
 
 
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
-def seed(registry, repo: str, *tags: str) -> None:
-    """Copy fixture tags into ``registry``/``repo`` under the same tag names."""
-    with Client() as c:
-        src = c.open(c.parse(F))
-        dst = c.open(c.parse(f"{registry.host}/{repo}"))
-        with Copier(dst) as cp:
-            for tag in tags:
-                fetched = src.get_manifest(tag)
-                cp.manifest(src, fetched.digest)
-                dst.put_manifest(fetched.data, fetched.media_type, tag=tag)
 
 
 def index_at(ref: str) -> Index:

@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from helpers import run, seed
 import manifold.store.registry as registry_module
 from faultproxy import FaultProxy
 from manifold.__main__ import main
@@ -79,22 +80,8 @@ def repo() -> str:
     return f"faults/r{next(_names)}"
 
 
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
-def seed(registry, repo: str, *tags: str) -> None:
-    """Copy fixture tags into ``registry``/``repo`` directly (not through the proxy)."""
-    with Client() as c:
-        src = c.open(c.parse(F))
-        dst = c.open(c.parse(f"{registry.host}/{repo}"))
-        with Copier(dst) as cp:
-            for tag in tags:
-                fetched = src.get_manifest(tag)
-                cp.manifest(src, fetched.digest)
-                dst.put_manifest(fetched.data, fetched.media_type, tag=tag)
 
 
 def served(store: Store, tag: str) -> list[str] | None:

@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from helpers import run
 import manifold.store.registry as registry_module
 from manifold import mediatypes as mt
 from manifold.__main__ import main
@@ -65,10 +66,6 @@ def fx(tmp_path) -> str:
     return f"oci:{tmp_path / 'fx'}"
 
 
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_refused(code: int, err: str, expected: int | tuple[int, ...] = (2, 3, 4, 5, 6)) -> None:

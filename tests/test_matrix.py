@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import run
 import manifold.cli_checks  # noqa: F401  (registers the commands before cli.py imports it)
 from manifold.__main__ import main
 from manifold.api import Client
@@ -20,10 +21,6 @@ F = f"oci:{LAYOUT}"
 APP = "sha256:92deab99a10933e4563afa9f4f06d987e58aa139aebc7a709ffd2a5dea21aca1"
 
 
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def seed(registry, repo: str, tags: dict[str, str]) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import run
 import manifold.cli_checks  # noqa: F401  (registers the commands before cli.py imports it)
 from manifold.__main__ import main
 from manifold.api import Client
@@ -23,10 +24,6 @@ F = f"oci:{ROOT / 'layout'}"
 D = Digest.parse("sha256:" + "ab" * 32)
 
 
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def refs(text: str, kind: str) -> list[str]:

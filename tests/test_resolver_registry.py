@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import run
 from manifold import mediatypes as mt
 from manifold.__main__ import main
 from manifold.api import Client
@@ -48,10 +49,6 @@ def child(index_tag: str, platform: str) -> str:
         return next(str(d.digest) for d in doc.manifests if d.platform and d.platform.format_all() == platform)
 
 
-def run(capsys, *args):
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from helpers import run
 import manifold.store.registry as registry_module
 from conftest import htpasswd_line
 from faultproxy import FaultProxy
@@ -97,10 +98,6 @@ def docker_config(tmp_path: Path, *hosts: str, user: str = USER, password: str =
     return path
 
 
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def leaks(*texts: str, extra: tuple[str, ...] = ()) -> list[str]:

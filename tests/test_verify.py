@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import run, seed
 import manifold.cli_checks  # noqa: F401  (registers the commands before cli.py imports it)
 from manifold import mediatypes as mt
 from manifold.__main__ import main
@@ -54,22 +55,8 @@ def codes(findings: list[Finding]) -> list[str]:
     return [f.code for f in findings]
 
 
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
-def seed(registry, repo: str, *tags: str) -> None:
-    """Copy fixture tags into ``registry``/``repo`` under the same tag names."""
-    with Client() as c:
-        src = c.open(c.parse(F))
-        dst = c.open(c.parse(f"{registry.host}/{repo}"))
-        with Copier(dst) as cp:
-            for tag in tags:
-                fetched = src.get_manifest(tag)
-                cp.manifest(src, fetched.digest)
-                dst.put_manifest(fetched.data, fetched.media_type, tag=tag)
 
 
 def fixture_entries(tag: str) -> list[dict]:
