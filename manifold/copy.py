@@ -1,7 +1,9 @@
 """Move manifests and blobs between stores: children before parents, bytes verified.
 
-For each blob: already there (HEAD) → nothing; same registry → cross-repository
-mount; otherwise a streamed upload whose memory is bounded by one chunk. A
+For each blob, one ``put_blob``: on the same registry a cross-repository mount
+(one POST; if the registry opens an upload session instead, the bytes go through
+it), elsewhere a HEAD and, when missing, a streamed upload whose memory is bounded
+by one chunk. A
 manifest is pushed by digest only after everything it references exists, and an
 index only after its children, so a registry that validates references (the
 distribution registry does by default) never sees a dangling one, and no tag
@@ -17,9 +19,9 @@ from typing import Callable, Iterable, Iterator
 
 from .digest import Digest
 from .models import Descriptor, Index, Manifest, parse_document
-from .store.base import Store
+from .store.base import Fetched, Store
 
-__all__ = ["Copier", "same_store"]
+__all__ = ["Copier", "same_registry", "same_store"]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,12 @@ log = logging.getLogger(__name__)
 def same_store(a: Store, b: Store) -> bool:
     """Two handles on one repository (or layout)."""
     return a is b or a.display == b.display
+
+
+def same_registry(a: Store, b: Store) -> bool:
+    """Two repositories behind one registry client (blobs can be mounted between them)."""
+    client = getattr(a, "client", None)
+    return client is not None and client is getattr(b, "client", None)
 
 
 class Copier:
@@ -48,7 +56,7 @@ class Copier:
         self._blobs: dict[str, Future] = {}
         self._lock = threading.Lock()
         self._on_progress = on_progress
-        self.stats = {"blobs_uploaded": 0, "blobs_mounted": 0, "blobs_present": 0, "bytes_uploaded": 0, "manifests_pushed": 0}
+        self.stats = {"uploaded": 0, "mounted": 0, "present": 0, "bytes_uploaded": 0, "manifests_pushed": 0}
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -60,12 +68,18 @@ class Copier:
         self.close()
 
     # --- manifests -----------------------------------------------------------
-    def manifest(self, src: Store, desc: Descriptor | Digest) -> None:
-        """Make the manifest (or index) ``desc`` and everything it references exist in ``dst``."""
+    def manifest(self, src: Store, desc: Descriptor | Digest, *, fetched: Fetched | None = None) -> None:
+        """Make the manifest (or index) ``desc`` and everything it references exist in ``dst``.
+
+        ``fetched``: its bytes, when the caller already read them. Within one registry
+        the existence check is skipped: mounts are cheap and the PUT is idempotent.
+        """
         digest = desc.digest if isinstance(desc, Descriptor) else desc
-        if same_store(src, self.dst) or self.dst.head_manifest(digest) is not None:
+        if same_store(src, self.dst):
             return
-        fetched = src.get_manifest(digest)
+        if not same_registry(src, self.dst) and self.dst.head_manifest(digest) is not None:
+            return
+        fetched = fetched if fetched is not None and fetched.digest == digest else src.get_manifest(digest)
         doc = parse_document(fetched.data, fetched.media_type, what=f"manifest {digest} in {src.display}")
         if isinstance(doc, Index):
             for child in doc.manifests:
@@ -78,16 +92,17 @@ class Copier:
         with self._lock:
             self.stats["manifests_pushed"] += 1
 
-    def manifests(self, items: Iterable[tuple[Store, Descriptor]]) -> None:
-        """Copy several manifests; independent ones in parallel."""
+    def manifests(self, items: Iterable[tuple[Store, Descriptor]], *, known: dict[str, Fetched] | None = None) -> None:
+        """Copy several manifests; independent ones in parallel. ``known``: bytes already read, by digest."""
+        known = known or {}
         items = [(s, d) for s, d in items if not same_store(s, self.dst)]
         if not items:
             return
         if len(items) == 1:
-            self.manifest(*items[0])
+            self.manifest(*items[0], fetched=known.get(str(items[0][1].digest)))
             return
         with ThreadPoolExecutor(max_workers=min(len(items), 8), thread_name_prefix="manifold-manifest") as pool:
-            for f in [pool.submit(self.manifest, s, d) for s, d in items]:
+            for f in [pool.submit(self.manifest, s, d, fetched=known.get(str(d.digest))) for s, d in items]:
                 f.result()
 
     # --- blobs ---------------------------------------------------------------
@@ -101,17 +116,12 @@ class Copier:
 
     def _copy_blob(self, src: Store, desc: Descriptor) -> None:
         d = desc.digest
-        if self.dst.blob_info(d) is not None:
-            self._count("blobs_present")
-            return
-        if self.dst.mount_blob(d, src):
-            self._count("blobs_mounted")
-            return
         label = f"{d.short} ({desc.media_type.rsplit('.', 1)[-1]})"
-        self.dst.put_blob(d, desc.size, lambda: self._stream(src, d, desc.size, label))
-        self._count("blobs_uploaded")
+        outcome = self.dst.put_blob(d, desc.size, lambda: self._stream(src, d, desc.size, label), mount_from=src)
         with self._lock:
-            self.stats["bytes_uploaded"] += desc.size
+            self.stats[outcome] = self.stats.get(outcome, 0) + 1
+            if outcome == "uploaded":
+                self.stats["bytes_uploaded"] += desc.size
 
     def _stream(self, src: Store, digest: Digest, size: int, label: str) -> Iterator[bytes]:
         done = 0
@@ -121,7 +131,3 @@ class Copier:
             if report is not None:
                 report(label, done, size)
             yield chunk
-
-    def _count(self, key: str) -> None:
-        with self._lock:
-            self.stats[key] += 1

@@ -170,8 +170,8 @@ def create(
     plan = [expand_source(s, target, template=req.source_template, host=host) for s in req.sources]
 
     dst = _open_target(open_store, target)
-    stores: list[Store] = []
-    sources = _fetch_sources(plan, open_store, stores, concurrency)
+    stores = [open_store(p.ref) for p in plan]
+    sources, fetched = _fetch_sources(plan, stores, concurrency)
 
     base_fetched = _current(dst, tag) if req.amend and dst is not None else None
     combined = _combine(sources, base_fetched, dst, req, annotations, keep)
@@ -192,7 +192,7 @@ def create(
             origin = combined.origins.get(str(d.digest))
             if origin is not None and not same_store(origin_store[origin], dst):
                 todo.append((origin_store[origin], d))
-        copier.manifests(todo)
+        copier.manifests(todo, known={str(f.digest): f for f in fetched})
     finally:
         copier.close()
 
@@ -223,12 +223,11 @@ def _result(target: Reference | LayoutReference, c: Combined, tags: list[str], *
 
 
 def _fetch_sources(
-    plan: Sequence[_Planned], open_store: Callable[..., Store], stores: list[Store], concurrency: int
-) -> list[SourceImage]:
-    for p in plan:
-        stores.append(open_store(p.ref))
+    plan: Sequence[_Planned], stores: Sequence[Store], concurrency: int
+) -> tuple[list[SourceImage], list[Fetched]]:
+    """Read every source (concurrently): its document, and a single image's config for its platform."""
 
-    def one(i: int) -> SourceImage:
+    def one(i: int) -> tuple[SourceImage, Fetched]:
         p, st = plan[i], stores[i]
         try:
             fetched = st.get_manifest(p.ref.ref)
@@ -245,7 +244,7 @@ def _fetch_sources(
                     f"source {p.label} expands to {p.ref}, whose image config says {platform.format_all()}, "
                     f"not {p.expected.normalize().format_all()}"
                 )
-            return SourceImage(p.label, desc, None, platform, p.override, origin=i)
+            return SourceImage(p.label, desc, None, platform, p.override, origin=i), fetched
         index = _flatten(st, doc, p.label)
         if p.expected is not None:
             images = [d for d in index.manifests if not d.is_attestation]
@@ -255,12 +254,14 @@ def _fetch_sources(
                     f"source {p.label} expands to {p.ref}, an index serving "
                     f"{', '.join(d.platform_text or '?' for d in images)}, not only {p.expected.normalize().format_all()}"
                 )
-        return SourceImage(p.label, desc, index, None, p.override, origin=i)
+        return SourceImage(p.label, desc, index, None, p.override, origin=i), fetched
 
     if len(plan) <= 1:
-        return [one(i) for i in range(len(plan))]
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(plan))) as pool:
-        return list(pool.map(one, range(len(plan))))
+        pairs = [one(i) for i in range(len(plan))]
+    else:
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(plan))) as pool:
+            pairs = list(pool.map(one, range(len(plan))))
+    return [s for s, _f in pairs], [f for _s, f in pairs]
 
 
 def _flatten(st: Store, index: Index, label: str, depth: int = 0) -> Index:

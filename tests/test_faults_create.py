@@ -263,7 +263,6 @@ def test_children_go_before_the_index_and_the_index_before_extra_tags(capsys, pr
 SOURCE_TRANSIENT = [
     pytest.param("GET", r"/manifests/app-arm64$", "truncate", {}, id="source-manifest-truncated"),
     pytest.param("GET", r"/manifests/app-arm64$", "drop", {}, id="source-manifest-dropped"),
-    pytest.param("GET", r"/manifests/sha256:", "status", {"status": 503, "headers": {"Retry-After": "0"}}, id="child-manifest-503"),
     pytest.param("GET", r"/blobs/sha256:", "status", {"status": 500}, id="blob-get-500"),
     pytest.param("GET", rf"/blobs/{AMD64_LAYER}", "truncate", {}, id="layer-truncated-mid-body"),
     pytest.param("GET", rf"/blobs/{AMD64_CONFIG}", "truncate", {"nth": 2}, id="config-truncated-on-copy"),
@@ -284,6 +283,18 @@ def test_a_transient_fault_on_a_source_is_retried_into_a_layout(capsys, monkeypa
     out_dir = tmp_path / "out"
     src = f"{proxy.host}/{source_repo}"
     code, _out, err = run(capsys, "create", f"oci:{out_dir}:v1", f"{src}:app-amd64", f"{src}:app-arm64")
+    assert code == 0, err
+    assert rule.fired == 1 and rule.seen >= 2
+    assert in_layout(out_dir, "v1") == PLATFORMS
+
+
+def test_a_transient_fault_on_an_index_sources_child_is_retried(capsys, proxy, upstream, repo, tmp_path):
+    """An index source's children are read by digest: a 503 there is retried."""
+    seed(upstream, repo, "app-buildx-amd64", "app-buildx-arm64")
+    rule = proxy.add("GET", r"/manifests/sha256:", "status", status=503, headers={"Retry-After": "0"})
+    out_dir = tmp_path / "out"
+    src = f"{proxy.host}/{repo}"
+    code, _out, err = run(capsys, "create", f"oci:{out_dir}:v1", f"{src}:app-buildx-amd64", f"{src}:app-buildx-arm64")
     assert code == 0, err
     assert rule.fired == 1 and rule.seen >= 2
     assert in_layout(out_dir, "v1") == PLATFORMS
@@ -316,7 +327,6 @@ SOURCE_PERMANENT = [
     pytest.param("GET", rf"/blobs/{AMD64_LAYER}", "truncate", {}, 5, ["GET blob", AMD64_LAYER, "mid-blob"], id="layer-truncated"),
     pytest.param("GET", rf"/blobs/{AMD64_LAYER}", "corrupt", {}, 5, ["GET blob", AMD64_LAYER, "digest mismatch"], id="layer-corrupt"),
     pytest.param("GET", rf"/blobs/{AMD64_LAYER}", "status", {"status": 404}, 3, ["GET blob", AMD64_LAYER], id="layer-404"),
-    pytest.param("GET", r"/manifests/sha256:", "corrupt", {}, 5, ["GET manifest", "@sha256:", "digest mismatch"], id="child-manifest-corrupt"),
     pytest.param("GET", r"/manifests/app-arm64$", "corrupt", {}, 5, ["GET manifest", ":app-arm64", "does not match"], id="source-manifest-corrupt"),
     pytest.param("GET", r"/manifests/app-arm64$", "status", {"status": 404}, 3, ["GET manifest", ":app-arm64", "404"], id="source-manifest-404"),
     pytest.param("GET", r"/manifests/app-arm64$", "status", {"status": 403}, 4, ["GET manifest", ":app-arm64", "pull access denied"], id="source-manifest-403"),
@@ -336,6 +346,21 @@ def test_a_permanent_source_fault_never_tags_a_layout(capsys, proxy, source_repo
     proxy.clear()
     code, _out, err = run(capsys, *args)
     assert code == 0, err
+    assert in_layout(out_dir, "v1") == PLATFORMS
+
+
+def test_a_corrupt_child_of_an_index_source_never_tags_a_layout(capsys, proxy, upstream, repo, tmp_path):
+    seed(upstream, repo, "app-buildx-amd64", "app-buildx-arm64")
+    proxy.add("GET", r"/manifests/sha256:", "corrupt", times=None)
+    out_dir = tmp_path / "out"
+    src = f"{proxy.host}/{repo}"
+    args = ("create", f"oci:{out_dir}:v1", f"{src}:app-buildx-amd64", f"{src}:app-buildx-arm64")
+    code, out, err = run(capsys, *args)
+    assert code == 5 and out == ""
+    assert all(w in first_line(err) for w in ["GET manifest", "@sha256:", "digest mismatch"]), err
+    assert in_layout(out_dir, "v1") is None
+    proxy.clear()
+    assert run(capsys, *args)[0] == 0
     assert in_layout(out_dir, "v1") == PLATFORMS
 
 

@@ -86,20 +86,29 @@ class Store(Protocol):
         ...
 
     def put_blob(
-        self, digest: Digest, size: int, chunks: Iterable[bytes] | Callable[[], Iterable[bytes]]
-    ) -> None:
-        """Store a blob streamed from ``chunks``, verified against ``digest`` and ``size``.
+        self,
+        digest: Digest,
+        size: int,
+        chunks: Iterable[bytes] | Callable[[], Iterable[bytes]],
+        *,
+        mount_from: "Store | None" = None,
+    ) -> str:
+        """Make a blob exist here, streamed from ``chunks`` and verified against ``digest`` and ``size``.
 
-        ``chunks`` may be a zero-argument callable that returns a fresh iterable each
-        time it is called (a re-openable source); only then may the store retry the
-        upload after a transient failure.
+        Returns ``"present"`` (already here; ``chunks`` untouched), ``"mounted"``
+        (made available from ``mount_from`` without moving bytes: a cross-repository
+        mount, a hard link) or ``"uploaded"``. ``chunks`` may be a zero-argument
+        callable that returns a fresh iterable each time (a re-openable source);
+        only then may the store retry the upload after a transient failure, and
+        only then is the source not opened when no bytes need to move.
         """
         ...
 
     def mount_blob(self, digest: Digest, source: "Store") -> bool:
         """Make a blob of ``source`` available here without moving bytes, if possible.
 
-        ``True`` when done; ``False`` when the caller must copy the bytes.
+        ``True`` when done; ``False`` when the caller must copy the bytes (``put_blob``
+        with ``mount_from`` does both in the fewest requests).
         """
         ...
 

@@ -428,13 +428,21 @@ class LayoutStore(_LayoutReader):
         return d
 
     def put_blob(
-        self, digest: Digest, size: int, chunks: Iterable[bytes] | Callable[[], Iterable[bytes]]
-    ) -> None:
+        self,
+        digest: Digest,
+        size: int,
+        chunks: Iterable[bytes] | Callable[[], Iterable[bytes]],
+        *,
+        mount_from: Store | None = None,
+    ) -> str:
         d = _digest(digest)
         if self._blob_size(d) == size:
-            return
+            return "present"
+        if mount_from is not None and self._link(d, mount_from):
+            return "mounted"
         with _write_errors(self.display):
             self._write_blob(d, size, chunks() if callable(chunks) else chunks)
+        return "uploaded"
 
     def _write_blob(self, d: Digest, size: int, chunks: Iterable[bytes]) -> None:
         if size < 0:
@@ -469,7 +477,10 @@ class LayoutStore(_LayoutReader):
             return False
         if self._blob_size(d) is not None:
             return True
-        if source._blob_size(d) is None:
+        return self._link(d, source)
+
+    def _link(self, d: Digest, source: Store) -> bool:
+        if not isinstance(source, LayoutStore) or source._blob_size(d) is None:
             return False
         os.makedirs(os.path.join(self._root, "blobs", d.algorithm), exist_ok=True)
         try:
@@ -666,12 +677,18 @@ class ArchiveStore(_LayoutReader):
         return d
 
     def put_blob(
-        self, digest: Digest, size: int, chunks: Iterable[bytes] | Callable[[], Iterable[bytes]]
-    ) -> None:
+        self,
+        digest: Digest,
+        size: int,
+        chunks: Iterable[bytes] | Callable[[], Iterable[bytes]],
+        *,
+        mount_from: Store | None = None,
+    ) -> str:
         if self._blob_size(_digest(digest)) == size:
-            return
-        self._stage().put_blob(digest, size, chunks)
+            return "present"
+        outcome = self._stage().put_blob(digest, size, chunks, mount_from=mount_from)
         self._dirty = True
+        return outcome
 
     def mount_blob(self, digest: Digest, source: Store) -> bool:
         if self._blob_size(_digest(digest)) is not None:

@@ -777,17 +777,30 @@ class RegistryStore:
             raise IntegrityError(f"{what}: digest mismatch: got {hasher.digest()}")
 
     def put_blob(
-        self, digest: Digest, size: int, chunks: Iterable[bytes] | Callable[[], Iterable[bytes]]
-    ) -> None:
-        """Monolithic upload (POST then streamed PUT); retried only when ``chunks`` can be re-opened."""
-        if self.blob_info(digest) is not None:
-            return
+        self,
+        digest: Digest,
+        size: int,
+        chunks: Iterable[bytes] | Callable[[], Iterable[bytes]],
+        *,
+        mount_from: Store | None = None,
+    ) -> str:
+        """Mount from ``mount_from`` on this registry (one POST: 201 mounted, or 202 and the
+        session it opened takes the upload), else HEAD then a monolithic upload (POST, then
+        a streamed PUT); retried only when ``chunks`` can be re-opened."""
+        location: str | None = None
+        if self._mountable(mount_from):
+            mounted, location = self._mount(digest, mount_from)  # type: ignore[arg-type]
+            if mounted:
+                return "mounted"
+        elif self.blob_info(digest) is not None:
+            return "present"
         what = f"upload blob {digest} to {self.display}"
         reopen = chunks if callable(chunks) else None
         tries = max(1, self.client.options.max_attempts) if reopen else 1
         for attempt in range(1, tries + 1):
             source = reopen() if reopen else chunks
-            location = self._start_upload(what)
+            if location is None:
+                location = self._start_upload(what)
             try:
                 reply = self._call(
                     "PUT", _with_param(location, "digest", str(digest)),
@@ -806,9 +819,11 @@ class RegistryStore:
                     raise
                 if not challenged:
                     self.client._sleep(self.client._backoff(attempt))
+                location = None  # a failed session is not reused
                 continue
             self._check_returned_digest(reply, digest, what)
-            return
+            return "uploaded"
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _start_upload(self, what: str) -> str:
         reply = self._call(
@@ -822,10 +837,11 @@ class RegistryStore:
             raise RegistryError(f"{what}: the registry gave no Location", status=reply.status, url=str(reply.url))
         return location if "://" in location else str(reply.url.join(location))
 
-    def mount_blob(self, digest: Digest, source: Store) -> bool:
-        """Cross-repository mount on the same registry: ``True`` on 201, else ``False`` (copy instead)."""
-        if not isinstance(source, RegistryStore) or source.client.host != self.client.host:
-            return False
+    def _mountable(self, source: Store | None) -> bool:
+        return isinstance(source, RegistryStore) and source.client.host == self.client.host
+
+    def _mount(self, digest: Digest, source: "RegistryStore") -> tuple[bool, str | None]:
+        """POST ?mount=&from=: (True, None) on 201; (False, upload session Location) on 202; (False, None) if refused."""
         what = f"mount blob {digest} from {source.display} to {self.display}"
         refused = tuple(s for s in range(400, 500) if s not in _RETRY_STATUSES)
         target = f"/v2/{self.repository}/blobs/uploads/?mount={digest}&from={quote(source.repository, safe='/')}"
@@ -834,16 +850,23 @@ class RegistryStore:
             scopes=self._push + source._pull, ok=(201,), allow=(202, *refused),
         )  # fmt: skip
         if reply.status == 201:
-            return True
+            return True, None
         if reply.status == 202 and reply.headers.get("location"):
+            return False, self._location(reply, what)
+        return False, None
+
+    def mount_blob(self, digest: Digest, source: Store) -> bool:
+        """Cross-repository mount on the same registry: ``True`` on 201, else ``False`` (copy instead)."""
+        if not self._mountable(source):
+            return False
+        mounted, session = self._mount(digest, source)  # type: ignore[arg-type]
+        if session is not None:
+            what = f"mount blob {digest} from {source.display} to {self.display}"
             try:  # not mounted: a normal upload session was opened; cancel it
-                self._call(
-                    "DELETE", self._location(reply, what), _small(what), what,
-                    scopes=self._push, ok=_OK, retry=False,
-                )  # fmt: skip
+                self._call("DELETE", session, _small(what), what, scopes=self._push, ok=_OK, retry=False)
             except ManifoldError as exc:
                 log.debug("cancelling upload session failed (ignored): %s", exc)
-        return False
+        return mounted
 
 
 def _verified(chunks: Iterable[bytes], digest: Digest, size: int, what: str) -> Iterator[bytes]:
