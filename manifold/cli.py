@@ -196,7 +196,7 @@ def inspect(
         return
     _out(f"Name:      {insp.reference}\nMediaType: {insp.fetched.media_type}\nDigest:    {insp.fetched.digest}\nSize:      {insp.fetched.size}")
     if insp.entries:
-        from .render import table
+        from .render import columns
 
         rows = []
         by_digest = {str(d.digest): d for d in insp.entries}
@@ -206,7 +206,7 @@ def inspect(
                 subj = by_digest.get(d.subject or "")
                 plat = f"attestation → {subj.platform_text if subj else d.subject}"
             rows.append([plat, str(d.digest), d.media_type, d.size])
-        _out("\n" + table(rows, ["PLATFORM", "DIGEST", "MEDIA TYPE", "SIZE"]))
+        _out("\n" + columns(rows, ["PLATFORM", "DIGEST", "MEDIA TYPE", "SIZE"]))
 
 
 # --- platforms -------------------------------------------------------------
