@@ -21,7 +21,7 @@ from .digest import Digest
 from .models import Descriptor, Index, Manifest, parse_document
 from .store.base import Fetched, Store
 
-__all__ = ["Copier", "same_registry", "same_store"]
+__all__ = ["Copier", "same_store"]
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,6 @@ log = logging.getLogger(__name__)
 def same_store(a: Store, b: Store) -> bool:
     """Two handles on one repository (or layout)."""
     return a is b or a.display == b.display
-
-
-def same_registry(a: Store, b: Store) -> bool:
-    """Two repositories behind one registry client (blobs can be mounted between them)."""
-    client = getattr(a, "client", None)
-    return client is not None and client is getattr(b, "client", None)
 
 
 class Copier:
@@ -71,13 +65,12 @@ class Copier:
     def manifest(self, src: Store, desc: Descriptor | Digest, *, fetched: Fetched | None = None) -> None:
         """Make the manifest (or index) ``desc`` and everything it references exist in ``dst``.
 
-        ``fetched``: its bytes, when the caller already read them. Within one registry
-        the existence check is skipped: mounts are cheap and the PUT is idempotent.
+        ``fetched``: its bytes, when the caller already read them. There is no
+        existence check of the manifest itself: each blob's ``put_blob`` checks (or
+        mounts) before any byte moves, and the PUT of the manifest is idempotent.
         """
         digest = desc.digest if isinstance(desc, Descriptor) else desc
         if same_store(src, self.dst):
-            return
-        if not same_registry(src, self.dst) and self.dst.head_manifest(digest) is not None:
             return
         fetched = fetched if fetched is not None and fetched.digest == digest else src.get_manifest(digest)
         doc = parse_document(fetched.data, fetched.media_type, what=f"manifest {digest} in {src.display}")

@@ -30,6 +30,7 @@ from helpers import run
 import manifold.store.registry as registry_module
 from manifold import mediatypes as mt
 from manifold.__main__ import main
+from manifold.models import parse_document
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "layout"
 OI, OM, DM = mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST
@@ -642,8 +643,9 @@ def test_a_hostile_upload_session_is_refused(capsys, httpx_mock, fx, post, expec
 
 @pytest.mark.httpx_mock(assert_all_responses_were_requested=False)
 def test_a_registry_that_stores_other_bytes_is_refused(capsys, httpx_mock, fx):
-    present = {"Content-Type": OM, "Content-Length": str(len(MANIFEST)), "Docker-Content-Digest": AMD64}
-    httpx_mock.add_response(method="HEAD", url=f"{REG}/manifests/{AMD64}", headers=present)
+    for blob in parse_document(MANIFEST).blobs:  # the image's blobs are there already
+        httpx_mock.add_response(method="HEAD", url=f"{REG}/blobs/{blob.digest}", headers={"Content-Length": str(blob.size)})
+    httpx_mock.add_response(method="PUT", url=f"{REG}/manifests/{AMD64}", status_code=201, headers={"Docker-Content-Digest": AMD64})
     httpx_mock.add_response(method="PUT", url=f"{REG}/manifests/v1", status_code=201, headers={"Docker-Content-Digest": "sha256:" + "2" * 64})
     code, _out, err = run(capsys, "create", REF, f"{fx}:app-amd64")
     assert_refused(code, err, 5)
