@@ -11,9 +11,8 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from . import mediatypes as mt
 from .errors import InvalidInputError, ManifoldError, NoMatchingManifestError
@@ -22,9 +21,11 @@ from .models import Descriptor, Index, Manifest, config_platform, parse_document
 from .options import Options
 from .platform import Platform
 from .reference import LayoutReference, Reference, parse_any
-from .resolve import Resolution, resolve
 from .store import Session, Store
 from .store.base import Fetched
+
+if TYPE_CHECKING:
+    from .resolve import Resolution
 
 __all__ = ["CheckLine", "Client", "Inspection", "PlatformEntry"]
 
@@ -134,6 +135,8 @@ class Client:
 
     # --- resolver ------------------------------------------------------------
     def resolve(self, ref: str, platforms: Sequence[str] = (), *, check_single: bool = False) -> list[Resolution]:
+        from .resolve import resolve
+
         wanted = [self.platform(p) for p in platforms] or [self.host]
         r, store, fetched = self.fetch(ref)
         return resolve(store, r.ref, wanted, reference=self.display(r), root=fetched, check_single=check_single)
@@ -143,6 +146,8 @@ class Client:
         if platform is None:
             doc = parse_document(fetched.data, fetched.media_type, what=f"manifest of {self.display(r)}")
             return Inspection(self.display(r), fetched, doc)
+        from .resolve import resolve
+
         [res] = resolve(store, r.ref, [self.platform(platform)], reference=self.display(r), root=fetched)
         child = fetched if res.index is None else store.get_manifest(res.manifest.digest)
         doc = parse_document(child.data, child.media_type, what=f"manifest {child.digest}")
@@ -215,6 +220,8 @@ class Client:
                 else:
                     lines.append(CheckLine(text, True, str(hit.digest), hit.platform_text, "listed"))
                 continue
+            from .resolve import resolve
+
             try:
                 [res] = resolve(store, r.ref, [want], reference=self.display(r), root=fetched)
             except NoMatchingManifestError as e:
@@ -228,6 +235,8 @@ class Client:
         """Run ``fn`` over items concurrently (bounded by options.concurrency), keeping order."""
         if len(items) <= 1:
             return [fn(x) for x in items]
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=min(self.options.concurrency, len(items))) as pool:
             return list(pool.map(fn, items))
 

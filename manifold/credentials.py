@@ -16,8 +16,6 @@ import binascii
 import json
 import os
 import re
-import subprocess
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +197,8 @@ def _entry_credentials(entry: Any, where: str) -> Credentials | None:
 
 def _default_run_helper(suffix: str, action: str, stdin: str) -> tuple[int, str]:
     """Run ``docker-credential-<suffix> <action>``; its answer (or error text) is on stdout."""
+    import subprocess  # only when a credential helper is configured: keep it off start-up
+
     exe = f"docker-credential-{suffix}"
     try:
         proc = subprocess.run([exe, action], input=stdin, capture_output=True, text=True, timeout=120)
@@ -375,6 +375,8 @@ def _write_config(path: Path, doc: dict[str, Any]) -> None:
     """Atomically replace ``path`` (following a symlink) with tab-indented JSON, mode 0600."""
     target = Path(os.path.realpath(path))
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=".config.json.", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -35,7 +35,6 @@ Rate-limit headers (§9)::
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import math
@@ -139,6 +138,8 @@ def _retry_after(value: str | None) -> float | None:
         seconds = float(value.strip())
     except ValueError:
         try:
+            import email.utils  # only for an HTTP-date Retry-After: keep it off start-up
+
             when = email.utils.parsedate_to_datetime(value.strip())
         except (TypeError, ValueError, IndexError):
             return None
