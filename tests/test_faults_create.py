@@ -424,3 +424,26 @@ def test_digest_of_the_written_index_is_what_stdout_says(capsys, proxy, upstream
     with Client() as c:
         held = c.open(c.parse(f"{upstream.host}/{repo}")).head_manifest("v1")
     assert out.strip() == f"{proxy.host}/{repo}@{held.digest}" and isinstance(held.digest, Digest)
+
+
+@pytest.mark.parametrize("action, kw", [("drop", {}), ("status", {"status": 503})])
+def test_a_failed_patch_chunk_resumes_where_the_registry_stopped(proxy, upstream, repo, monkeypatch, action, kw):
+    monkeypatch.setattr(registry_module, "UPLOAD_CHUNK", 4000)
+    data = os.urandom(12_000)
+    digest = Digest.of(data)
+    rule = proxy.add("PATCH", r"/blobs/uploads/", action, nth=2, **kw)
+    opened = []
+
+    def source():
+        opened.append(1)
+        return iter([data[i : i + 1000] for i in range(0, len(data), 1000)])
+
+    with Client() as c:
+        st = c.open(c.parse(f"{proxy.host}/{repo}"))
+        assert st.put_blob(digest, len(data), source) == "uploaded"
+    assert rule.fired == 1 and len(opened) == 2
+    ranges = [e.headers.get("content-range") for e in proxy.requests("PATCH")]
+    assert ranges == ["0-3999", "4000-7999", "4000-7999", "8000-11999"]  # resumed, not restarted
+    assert len(proxy.requests("GET", "/blobs/uploads/")) == 1  # the status query
+    with Client() as c:
+        assert b"".join(c.open(c.parse(f"{upstream.host}/{repo}")).open_blob(digest)) == data

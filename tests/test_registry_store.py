@@ -431,3 +431,35 @@ def test_verbose_events_and_errors_carry_no_secret(registry_basic, password_kind
     assert not re.search(r"_state=(?!REDACTED)", text)  # upload-session state is redacted
     assert (password_kind == "wrong") == bool(errors)
     assert (password_kind == "right") == ("_state=REDACTED" in text)
+
+
+def test_large_blobs_go_up_in_patch_chunks(registry, monkeypatch):
+    """Above UPLOAD_CHUNK a blob is sent as Content-Range PATCHes, then PUT ?digest= with no body."""
+    import os as _os
+
+    import manifold.store.registry as registry_module
+    from manifold.api import Client
+
+    monkeypatch.setattr(registry_module, "UPLOAD_CHUNK", 4000)
+    data = _os.urandom(10_000)
+    digest = Digest.of(data)
+    with Client() as c:
+        st = c.open(c.parse(f"{registry.host}/chunked/blob"))
+        registry.mark()
+        assert st.put_blob(digest, len(data), lambda: iter([data[i : i + 3000] for i in range(0, len(data), 3000)])) == "uploaded"
+        methods = [m for m, _p, _s in registry.requests()]
+        assert methods == ["HEAD", "POST", "PATCH", "PATCH", "PATCH", "PUT"]
+        assert b"".join(st.open_blob(digest)) == data
+
+
+def test_a_chunked_upload_whose_source_lies_is_refused(registry, monkeypatch):
+    import manifold.store.registry as registry_module
+    from manifold.api import Client
+    from manifold.errors import IntegrityError
+
+    monkeypatch.setattr(registry_module, "UPLOAD_CHUNK", 4000)
+    data = b"x" * 9000
+    with Client() as c:
+        st = c.open(c.parse(f"{registry.host}/chunked/liar"))
+        with pytest.raises(IntegrityError):
+            st.put_blob(Digest.of(b"y" * 9000), len(data), lambda: iter([data]))

@@ -73,6 +73,9 @@ T = TypeVar("T")
 
 #: largest piece of a blob held in memory while streaming it
 CHUNK_SIZE = 1 << 20
+#: blobs larger than this are uploaded in PATCH chunks of this size (a proxy in front of a
+#: registry often caps one request body; a failed chunk resumes where the registry says it is)
+UPLOAD_CHUNK = 64 << 20
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _ERROR_BODY_CAP = 64 << 10
 _LIST_BODY_CAP = 32 << 20  # one page of tags or referrers
@@ -797,6 +800,9 @@ class RegistryStore:
             return "present"
         what = f"upload blob {digest} to {self.display}"
         reopen = chunks if callable(chunks) else None
+        if size > UPLOAD_CHUNK:
+            self._put_chunked(digest, size, reopen or (lambda: chunks), location, what, resumable=reopen is not None)
+            return "uploaded"
         tries = max(1, self.client.options.max_attempts) if reopen else 1
         for attempt in range(1, tries + 1):
             source = reopen() if reopen else chunks
@@ -825,6 +831,66 @@ class RegistryStore:
             self._check_returned_digest(reply, digest, what)
             return "uploaded"
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _put_chunked(
+        self,
+        digest: Digest,
+        size: int,
+        reopen: Callable[[], Iterable[bytes]],
+        location: str | None,
+        what: str,
+        *,
+        resumable: bool,
+    ) -> None:
+        """POST, then ``PATCH`` chunks of ``UPLOAD_CHUNK`` bytes (``Content-Range``), then ``PUT ?digest=``.
+
+        A chunk that fails transiently is resumed: ``GET <location>`` says how many bytes the
+        registry holds (``Range: 0-N``), the source is re-opened and read past them. Memory
+        stays bounded by one source chunk.
+        """
+        location = location or self._start_upload(what)
+        offset, resumes = 0, 0
+        stream = _Slicer(_verified(reopen(), digest, size, what))
+        while True:
+            try:
+                while offset < size:
+                    n = min(UPLOAD_CHUNK, size - offset)
+                    reply = self._call(
+                        "PATCH", location, _small(what), what,
+                        headers={
+                            "Content-Type": "application/octet-stream",
+                            "Content-Range": f"{offset}-{offset + n - 1}",
+                            "Content-Length": str(n),
+                        },
+                        content=stream.take(n), ok=(202,), retry=False,
+                    )  # fmt: skip
+                    location = self._location(reply, what)
+                    offset += n
+                if next(stream.take(1), None) is not None:  # runs _verified's end-of-stream checks
+                    raise IntegrityError(f"{what}: source gave more than {size} bytes")
+                reply = self._call(
+                    "PUT", _with_param(location, "digest", str(digest)), _small(what), what,
+                    headers={"Content-Length": "0"}, content=b"", ok=_OK,
+                )  # fmt: skip
+                self._check_returned_digest(reply, digest, what)
+                return
+            except RegistryError as exc:
+                transient = exc.status is None or exc.status in _RETRY_STATUSES or exc.status == 416
+                resumes += 1
+                if not (resumable and transient) or resumes >= max(1, self.client.options.max_attempts):
+                    raise
+                self.client._sleep(self.client._backoff(resumes))
+                offset, location = self._upload_status(location, what)
+                stream = _Slicer(_verified(reopen(), digest, size, what))
+                stream.skip(offset)
+                log.info("%s: resuming at byte %d", what, offset)
+
+    def _upload_status(self, location: str, what: str) -> tuple[int, str]:
+        """Bytes an upload session holds (``GET <location>`` → 204, ``Range: 0-N``) and its Location."""
+        reply = self._call("GET", location, _small(what), what, scopes=self._push, ok=(204,))
+        m = re.fullmatch(r"\s*(?:bytes=)?0-(\d+)\s*", reply.headers.get("range", ""))
+        held = int(m.group(1)) + 1 if m else 0
+        return held, self._location(reply, what) if reply.headers.get("location") else location
 
     def _start_upload(self, what: str) -> str:
         reply = self._call(
@@ -868,6 +934,28 @@ class RegistryStore:
             except ManifoldError as exc:
                 log.debug("cancelling upload session failed (ignored): %s", exc)
         return mounted
+
+
+class _Slicer:
+    """Cut a stream of chunks into request bodies of exact sizes, holding at most one chunk."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._it = iter(chunks)
+        self._rest = b""
+
+    def take(self, n: int) -> Iterator[bytes]:
+        while n > 0:
+            if not self._rest:
+                self._rest = next(self._it, b"")
+                if not self._rest:
+                    return
+            part, self._rest = self._rest[:n], self._rest[n:]
+            n -= len(part)
+            yield part
+
+    def skip(self, n: int) -> None:
+        for _ in self.take(n):
+            pass
 
 
 def _verified(chunks: Iterable[bytes], digest: Digest, size: int, what: str) -> Iterator[bytes]:
