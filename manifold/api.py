@@ -11,8 +11,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
 from . import mediatypes as mt
 from .errors import InvalidInputError, ManifoldError, NoMatchingManifestError
@@ -30,8 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["CheckLine", "Client", "Inspection", "PlatformEntry"]
 
 
-@dataclass(frozen=True, slots=True)
-class Inspection:
+class Inspection(NamedTuple):
     reference: str
     fetched: Fetched
     document: Index | Manifest
@@ -52,8 +50,7 @@ class Inspection:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class PlatformEntry:
+class PlatformEntry(NamedTuple):
     platform: str
     digest: str
     #: for an attestation entry, the digest of the image it describes
@@ -63,8 +60,7 @@ class PlatformEntry:
         return f"{self.platform} (attestation for {self.attestation_for})" if self.attestation_for else self.platform
 
 
-@dataclass(frozen=True, slots=True)
-class CheckLine:
+class CheckLine(NamedTuple):
     platform: str
     served: bool
     digest: str | None

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Callable, Generator, Iterable, Mapping, Sequence
+from typing import Any, Callable, Generator, Iterable, Mapping, NamedTuple, Sequence
 
 import httpx
 
@@ -270,10 +270,12 @@ def _parse_time(value: Any) -> float | None:
     return stamp.timestamp() if stamp.tzinfo else None
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class _Token:
+class _Token(NamedTuple):
     value: str
     deadline: float  # on the monotonic clock
+
+    def __repr__(self) -> str:  # never show the token
+        return f"_Token(deadline={self.deadline})"
 
 
 class RegistryAuth(httpx.Auth):

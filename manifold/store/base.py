@@ -10,16 +10,14 @@ digest computed over them (and verified when the caller asked by digest).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Protocol, runtime_checkable
+from typing import Callable, Iterable, Iterator, NamedTuple, Protocol, runtime_checkable
 
 from ..digest import Digest
 
 __all__ = ["BlobInfo", "Fetched", "ManifestInfo", "Store"]
 
 
-@dataclass(frozen=True, slots=True)
-class Fetched:
+class Fetched(NamedTuple):
     """A manifest or index as the store holds it."""
 
     data: bytes
@@ -31,8 +29,7 @@ class Fetched:
         return len(self.data)
 
 
-@dataclass(frozen=True, slots=True)
-class ManifestInfo:
+class ManifestInfo(NamedTuple):
     """What a HEAD tells: enough to build a descriptor without the body."""
 
     media_type: str
@@ -40,8 +37,7 @@ class ManifestInfo:
     size: int
 
 
-@dataclass(frozen=True, slots=True)
-class BlobInfo:
+class BlobInfo(NamedTuple):
     digest: Digest
     size: int
 

@@ -44,9 +44,8 @@ import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -101,8 +100,7 @@ def referrers_tag(digest: Digest) -> str:
     return _TAG_INVALID.sub("-", f"{digest.algorithm[:32]}-{digest.encoded[:64]}")
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimit:
+class RateLimit(NamedTuple):
     """Docker Hub's ``ratelimit-limit`` / ``ratelimit-remaining`` headers (§9, vectors RL)."""
 
     limit: int | None = None
@@ -213,8 +211,7 @@ def _unverified_tls() -> ssl.SSLContext:
     return ctx
 
 
-@dataclass(frozen=True, slots=True)
-class _Reply:
+class _Reply(NamedTuple):
     """A finished exchange whose body was read (within a cap)."""
 
     status: int
