@@ -98,7 +98,11 @@ class Client:
         return self._host
 
     def platform(self, text: str) -> Platform:
-        return Platform.parse_arg(text, host=self.host)
+        """Parse a --platform value; the host (read from /proc/cpuinfo) only when the text omits the OS."""
+        from .platform import KNOWN_OSES
+
+        needs_host = "/" not in text or text.split("/", 1)[0].split("(", 1)[0].lower() not in KNOWN_OSES
+        return Platform.parse_arg(text, host=self.host if needs_host else None)
 
     def parse(self, text: str) -> Reference | LayoutReference:
         return parse_any(text)
