@@ -130,7 +130,7 @@ def resolve(
     platform: Optional[List[str]] = typer.Option(
         None, "--platform", "-p", metavar="P", help="os/arch[/variant]; repeat for several. Default: this machine."
     ),
-    fmt: str = typer.Option("text", "--format", help="text or json."),
+    fmt: str = typer.Option("text", "--format", metavar="text|json", help="Output format."),
     explain: bool = typer.Option(False, "--explain", help="Show every candidate and why the winner won."),
 ) -> None:
     """Which manifest a Docker/containerd client on PLATFORM pulls for REF."""
@@ -179,7 +179,7 @@ def inspect(
     ref: str = typer.Argument(..., metavar="REF"),
     platform: Optional[str] = typer.Option(None, "--platform", "-p", metavar="P", help="Inspect the manifest resolve would choose."),
     raw: bool = typer.Option(False, "--raw", help="The exact bytes the store holds."),
-    fmt: str = typer.Option("table", "--format", help="table or json."),
+    fmt: str = typer.Option("table", "--format", metavar="table|json", help="Output format."),
 ) -> None:
     """Show an index's entries (or one manifest) with digests, media types and sizes."""
     st = _state(ctx)
@@ -223,7 +223,7 @@ def platforms(
     ctx: typer.Context,
     ref: str = typer.Argument(..., metavar="REF"),
     all_: bool = typer.Option(False, "--all", help="Include attestation entries."),
-    fmt: str = typer.Option("text", "--format", help="text or json."),
+    fmt: str = typer.Option("text", "--format", metavar="text|json", help="Output format."),
 ) -> None:
     """The platforms REF serves, one per line, in index order."""
     st = _state(ctx)
@@ -253,7 +253,7 @@ def check(
     ref: str = typer.Argument(..., metavar="REF"),
     platform: List[str] = typer.Option(..., "--platform", "-p", metavar="P", help="Platform that must be served; repeatable."),
     exact: bool = typer.Option(False, "--exact", help="Listed exactly, without Docker's fallback."),
-    fmt: str = typer.Option("text", "--format", help="text or json."),
+    fmt: str = typer.Option("text", "--format", metavar="text|json", help="Output format."),
 ) -> None:
     """Exit 0 when REF serves every PLATFORM, 1 otherwise."""
     st = _state(ctx)
@@ -295,7 +295,7 @@ def create(
         None, metavar="[SOURCE]...", help="Image references, bare sha256:… digests in TARGET's repository, platform words (amd64, arm/v7), or SOURCE=PLATFORM."
     ),
     amend: bool = typer.Option(False, "--amend", "--append", help="Start from the index TARGET holds; replace entries by platform."),
-    media_type: str = typer.Option("auto", "--media-type", help="auto, oci or docker."),
+    media_type: str = typer.Option("auto", "--media-type", metavar="auto|oci|docker", help="auto: a Docker list only when every entry is Docker-typed and no annotation is asked for."),
     annotation: Optional[List[str]] = typer.Option(None, "--annotation", metavar="[TYPE:]KEY=VALUE", help="index:K=V, manifest-descriptor[:P]:K=V (buildx syntax); repeatable."),
     tag: Optional[List[str]] = typer.Option(None, "--tag", "-t", metavar="T", help="Also tag the index as T; repeatable."),
     platform: Optional[List[str]] = typer.Option(None, "--platform", "-p", metavar="P", help="Keep only these platforms from the sources; repeatable."),

@@ -37,7 +37,7 @@ def verify(
     require: Optional[List[str]] = typer.Option(
         None, "--require", "-r", metavar="P", help="Platform that must be listed (normalised); repeatable or comma-separated."
     ),
-    fmt: str = typer.Option("text", "--format", help="text or json."),
+    fmt: str = typer.Option("text", "--format", metavar="text|json", help="Output format."),
 ) -> None:
     """Check an index: children exist as described, platforms match their configs, no duplicates,
     no dangling attestations, required platforms present. Exit 0 clean, 1 with findings."""
@@ -90,7 +90,7 @@ def matrix(
     platform: Optional[List[str]] = typer.Option(
         None, "--platform", "-p", metavar="P", help="Each image must serve P (Docker's fallback rules); repeatable."
     ),
-    fmt: str = typer.Option("table", "--format", help="table or json."),
+    fmt: str = typer.Option("table", "--format", metavar="table|json", help="Output format."),
 ) -> None:
     """Which platforms each image serves: rows are images, columns platforms."""
     from .matrix import matrix as build_matrix, render_table
