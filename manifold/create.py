@@ -186,12 +186,11 @@ def create(
 
     copier = Copier(dst, concurrency=concurrency, on_progress=on_progress)
     try:
-        origin_store = {i: st for i, st in enumerate(stores)}
         todo = []
         for d in combined.index.manifests:
             origin = combined.origins.get(str(d.digest))
-            if origin is not None and not same_store(origin_store[origin], dst):
-                todo.append((origin_store[origin], d))
+            if origin is not None and not same_store(stores[origin], dst):
+                todo.append((stores[origin], d))
         copier.manifests(todo, known={str(f.digest): f for f in fetched})
     finally:
         copier.close()
@@ -205,7 +204,12 @@ def create(
             for d in combined.index.images
             if d.platform is not None and combined.origins.get(str(d.digest)) is not None
         }
-        remerge = lambda fetched: _combine(sources, fetched, dst, req, annotations, keep)  # noqa: E731
+
+        def remerge(current: Fetched | None) -> Combined:
+            merged = _combine(sources, current, dst, req, annotations, keep)
+            _check(merged, note, refuse=True)
+            return merged
+
         combined, rounds = _amend_loop(
             dst, tag, mine, remerge, _platform_digests(dst, base_fetched), req, sleep=sleep, note=note
         )
