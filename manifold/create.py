@@ -379,16 +379,18 @@ def _amend_loop(
     deadline = time.monotonic() + req.max_seconds
     missing: list[tuple] = []
     # Re-read right before the first write: copying the children may have taken a while.
+    t_read = time.monotonic()
     fetched = _current(dst, tag)
     for key, digests in _platform_digests(dst, fetched).items():
         seen.setdefault(key, set()).update(digests)
     current = remerge(fetched)
     for rounds in range(1, req.max_rounds + 1):
-        t0 = time.monotonic()
         dst.put_manifest(current.data, current.index.media_type, tag=tag)
-        window = max(time.monotonic() - t0, 0.005)
-        # Settle: long enough for a writer that read before our write to finish its write.
-        sleep(min(2.0, 0.05 + 4 * window + random.uniform(0, 0.05 + 2 * window)))
+        # Settle: outlast the read-to-write window of any writer that read before this write
+        # landed. This run's own window (re-read, merge, write) measures what one takes here.
+        window = max(time.monotonic() - t_read, 0.005)
+        sleep(min(2.0, 0.15 + 3 * window + random.uniform(0, 0.1 + window)))
+        t_read = time.monotonic()
         fetched = _current(dst, tag)
         present = _platform_digests(dst, fetched)
         missing = []
