@@ -168,6 +168,25 @@ class Descriptor:
         return self.platform.format_all() if self.platform is not None else ""
 
 
+def _check_schema_version(obj: dict, what: str) -> None:
+    if obj.get("schemaVersion") != 2:
+        raise _fail(what, f"schemaVersion must be 2, got {obj.get('schemaVersion')!r}")
+
+
+def _descriptors(obj: dict, key: str, what: str) -> tuple[Descriptor, ...]:
+    """``obj[key]``: an array of descriptors (absent or null means empty)."""
+    items = obj.get(key)
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise _fail(what, f"{key} must be an array")
+    return tuple(Descriptor.from_json(x, what=what) for x in items)
+
+
+def _subject(obj: dict, what: str) -> Descriptor | None:
+    return Descriptor.from_json(obj["subject"], what=what) if obj.get("subject") is not None else None
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Index:
     media_type: str
@@ -180,15 +199,9 @@ class Index:
 
     @classmethod
     def from_obj(cls, obj: dict, *, media_type: str, raw: bytes | None = None, what: str = "index") -> "Index":
-        if obj.get("schemaVersion") != 2:
-            raise _fail(what, f"schemaVersion must be 2, got {obj.get('schemaVersion')!r}")
-        entries = obj.get("manifests")
-        if entries is None:
-            entries = []
-        if not isinstance(entries, list):
-            raise _fail(what, "manifests must be an array")
-        manifests = tuple(Descriptor.from_json(e, what=what) for e in entries)
-        subject = Descriptor.from_json(obj["subject"], what=what) if obj.get("subject") is not None else None
+        _check_schema_version(obj, what)
+        manifests = _descriptors(obj, "manifests", what)
+        subject = _subject(obj, what)
         extra = {k: v for k, v in obj.items() if k not in _INDEX_KEYS}
         return cls(
             media_type=media_type,
@@ -241,18 +254,12 @@ class Manifest:
 
     @classmethod
     def from_obj(cls, obj: dict, *, media_type: str, raw: bytes | None = None, what: str = "manifest") -> "Manifest":
-        if obj.get("schemaVersion") != 2:
-            raise _fail(what, f"schemaVersion must be 2, got {obj.get('schemaVersion')!r}")
+        _check_schema_version(obj, what)
         if "config" not in obj:
             raise _fail(what, "image manifest without config")
         config = Descriptor.from_json(obj["config"], what=what)
-        layers_obj = obj.get("layers")
-        if layers_obj is None:
-            layers_obj = []
-        if not isinstance(layers_obj, list):
-            raise _fail(what, "layers must be an array")
-        layers = tuple(Descriptor.from_json(x, what=what) for x in layers_obj)
-        subject = Descriptor.from_json(obj["subject"], what=what) if obj.get("subject") is not None else None
+        layers = _descriptors(obj, "layers", what)
+        subject = _subject(obj, what)
         return cls(
             media_type=media_type,
             config=config,
